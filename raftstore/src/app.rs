@@ -1,0 +1,100 @@
+//! What a service plugs into a Raft group: the deterministic application of committed commands.
+//!
+//! The raftstore owns ordering, replication, durability of the applied index and snapshots; an [`App`]
+//! only turns one committed command into writes on its group's keyspace plus a reply. The writes of one
+//! command and the new applied index are committed in one RocksDB batch, so after a crash a group's data
+//! and its applied index always agree, and Raft replays exactly the commands that are missing.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use ferrum_proto::GroupId;
+use rocksdb::{Direction, IteratorMode, ReadOptions, WriteBatch};
+
+use crate::router::GroupDesc;
+use crate::store::{data_key, group_range, Store, CF_DATA};
+
+/// A service's state machine logic for one group.
+pub trait App: Send + Sync + 'static {
+    /// Applies one committed command. Must be deterministic: every replica applies the same commands in
+    /// the same order and must reach the same state. Errors that the proposer should see belong in the
+    /// reply bytes (an app-level result), not in a panic.
+    fn apply(&self, view: &GroupView<'_>, batch: &mut GroupBatch<'_>, index: u64, cmd: &[u8]) -> Bytes;
+
+    /// Called after the group's keyspace was replaced by a snapshot, and when the group is opened, so an
+    /// app can rebuild in-memory caches. Most apps keep no cache.
+    fn on_reload(&self, _view: &GroupView<'_>) {}
+}
+
+/// Builds the [`App`] of a group from its persisted description (called at group creation and when an
+/// instance restarts and reopens its groups).
+pub type AppFactory = Arc<dyn Fn(GroupId, &GroupDesc) -> Arc<dyn App> + Send + Sync>;
+
+/// Read access to one group's keyspace; keys are app keys (the group prefix is added here).
+pub struct GroupView<'a> {
+    pub(crate) store: &'a Store,
+    pub(crate) group: GroupId,
+}
+
+impl<'a> GroupView<'a> {
+    pub fn new(store: &'a Store, group: GroupId) -> Self {
+        GroupView { store, group }
+    }
+
+    pub fn group(&self) -> GroupId {
+        self.group
+    }
+
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, rocksdb::Error> {
+        self.store.db().get_cf(self.store.cf(CF_DATA), data_key(self.group, key))
+    }
+
+    /// Key/value pairs with `start <= key` in order, within the group, stopping after `limit` pairs or
+    /// when `key` no longer starts with `prefix`.
+    pub fn scan(&self, prefix: &[u8], start: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, rocksdb::Error> {
+        let from = data_key(self.group, start.max(prefix));
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_upper_bound(group_range(self.group).1);
+        let it = self.store.db().iterator_cf_opt(self.store.cf(CF_DATA), ro, IteratorMode::From(&from, Direction::Forward));
+        let mut out = Vec::new();
+        for item in it {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = item?;
+            let app_key = &k[8..];
+            if !app_key.starts_with(prefix) {
+                break;
+            }
+            out.push((app_key.to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+}
+
+/// The writes of one applied command; committed atomically with the applied index.
+pub struct GroupBatch<'a> {
+    pub(crate) store: &'a Store,
+    pub(crate) group: GroupId,
+    pub(crate) batch: WriteBatch,
+}
+
+impl<'a> GroupBatch<'a> {
+    pub(crate) fn new(store: &'a Store, group: GroupId) -> Self {
+        GroupBatch { store, group, batch: WriteBatch::default() }
+    }
+
+    pub fn put(&mut self, key: &[u8], value: &[u8]) {
+        self.batch.put_cf(self.store.cf(CF_DATA), data_key(self.group, key), value);
+    }
+
+    pub fn delete(&mut self, key: &[u8]) {
+        self.batch.delete_cf(self.store.cf(CF_DATA), data_key(self.group, key));
+    }
+
+    /// Deletes app keys in `[from, to)`.
+    pub fn delete_range(&mut self, from: &[u8], to: &[u8]) {
+        self.batch
+            .delete_range_cf(self.store.cf(CF_DATA), data_key(self.group, from), data_key(self.group, to));
+    }
+}

@@ -1,0 +1,126 @@
+//! The `[raft]` section: timings and log sizes shared by every Raft group of an instance.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::ConfigError;
+
+/// Raft settings; every field has a default so the section (or any key of it) may be left out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RaftConfig {
+    /// Leader heartbeat period.
+    pub heartbeat_ms: u64,
+    /// A follower that heard nothing for a random time in [min, max) starts an election.
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    /// Build a snapshot once this many entries were applied since the last one.
+    pub snapshot_after_logs: u64,
+    /// Entries kept after a snapshot, so a slightly lagging follower catches up from the log
+    /// instead of receiving the whole snapshot.
+    pub keep_logs_after_snapshot: u64,
+    /// Upper bound on entries per AppendEntries message.
+    pub max_payload_entries: u64,
+}
+
+impl Default for RaftConfig {
+    fn default() -> Self {
+        // Loopback and LAN round trips are well under 10 ms: 150 ms heartbeats are cheap, and a 750 ms
+        // minimum election timeout tolerates several lost heartbeats before disrupting a healthy leader.
+        RaftConfig {
+            heartbeat_ms: 150,
+            election_timeout_min_ms: 750,
+            election_timeout_max_ms: 1500,
+            snapshot_after_logs: 5000,
+            keep_logs_after_snapshot: 1000,
+            max_payload_entries: 256,
+        }
+    }
+}
+
+impl RaftConfig {
+    /// Refuse settings openraft would reject later (at a less helpful moment) or that cannot work.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let zero = [
+            ("heartbeat_ms", self.heartbeat_ms),
+            ("election_timeout_min_ms", self.election_timeout_min_ms),
+            ("snapshot_after_logs", self.snapshot_after_logs),
+            ("max_payload_entries", self.max_payload_entries),
+        ];
+        if let Some((key, _)) = zero.iter().find(|(_, v)| *v == 0) {
+            return Err(ConfigError::Raft(format!("`{key}` must be greater than 0")));
+        }
+        if self.election_timeout_min_ms >= self.election_timeout_max_ms {
+            return Err(ConfigError::Raft(format!(
+                "`election_timeout_min_ms` ({}) must be less than `election_timeout_max_ms` ({})",
+                self.election_timeout_min_ms, self.election_timeout_max_ms
+            )));
+        }
+        if self.heartbeat_ms >= self.election_timeout_min_ms {
+            return Err(ConfigError::Raft(format!(
+                "`heartbeat_ms` ({}) must be less than `election_timeout_min_ms` ({}), or followers \
+                 start elections against a healthy leader",
+                self.heartbeat_ms, self.election_timeout_min_ms
+            )));
+        }
+        Ok(())
+    }
+
+    /// The openraft config for one Raft group; the other openraft knobs keep their defaults.
+    pub fn to_openraft(&self, cluster_name: &str) -> openraft::Config {
+        openraft::Config {
+            cluster_name: cluster_name.to_string(),
+            heartbeat_interval: self.heartbeat_ms,
+            election_timeout_min: self.election_timeout_min_ms,
+            election_timeout_max: self.election_timeout_max_ms,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.snapshot_after_logs),
+            max_in_snapshot_log_to_keep: self.keep_logs_after_snapshot,
+            max_payload_entries: self.max_payload_entries,
+            ..Default::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_for_us_and_openraft() {
+        let raft = RaftConfig::default();
+        raft.validate().expect("defaults valid");
+        raft.to_openraft("test")
+            .validate()
+            .expect("openraft accepts the defaults");
+    }
+
+    #[test]
+    fn min_not_below_max_is_refused() {
+        let raft = RaftConfig {
+            election_timeout_min_ms: 1500,
+            election_timeout_max_ms: 1500,
+            ..Default::default()
+        };
+        let msg = raft.validate().unwrap_err().to_string();
+        assert!(msg.contains("election_timeout_min_ms"), "{msg}");
+    }
+
+    #[test]
+    fn heartbeat_not_below_min_is_refused() {
+        let raft = RaftConfig {
+            heartbeat_ms: 800,
+            ..Default::default()
+        };
+        let msg = raft.validate().unwrap_err().to_string();
+        assert!(msg.contains("heartbeat_ms"), "{msg}");
+    }
+
+    #[test]
+    fn zero_is_refused() {
+        let raft = RaftConfig {
+            max_payload_entries: 0,
+            ..Default::default()
+        };
+        let msg = raft.validate().unwrap_err().to_string();
+        assert!(msg.contains("max_payload_entries"), "{msg}");
+    }
+}

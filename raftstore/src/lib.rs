@@ -1,0 +1,30 @@
+//! Multi-Raft on RocksDB: many openraft groups inside one instance, one RocksDB, one port.
+//!
+//! - [`store`]: the instance's RocksDB and its key layout (column families, key prefixes).
+//! - [`log_store`], [`state_machine`]: openraft's storage traits over that RocksDB, per group.
+//! - [`app`]: the trait a service implements to give a group its meaning (master, meta, data).
+//! - [`network`]: openraft's network over Ferrum's RPC transport; [`router`]: group id -> Raft.
+//! - [`instance`]: plumbing every service binary shares (config, data-dir lock, ports, metrics).
+//! - [`server`]: the runtime a service instance starts with; [`metrics`]: Raft series for /metrics.
+//! - [`kv`]: a small replicated key-value app, used by tests and as the simplest example of [`app::App`].
+
+pub mod app;
+pub mod error;
+pub mod instance;
+pub mod kv;
+pub mod log_store;
+pub mod metrics;
+pub mod network;
+pub mod router;
+pub mod server;
+pub mod snapshot;
+pub mod state_machine;
+pub mod store;
+pub mod types;
+
+pub use app::{App, AppFactory, GroupBatch, GroupView};
+pub use error::RaftStoreError;
+pub use router::{GroupDesc, GroupStatus, MultiRaft, MultiRaftConfig};
+pub use server::Instance;
+pub use store::Store;
+pub use types::{Cmd, Reply, TypeConfig};

@@ -1,0 +1,300 @@
+//! Multi-Raft: every Raft group hosted by one instance, keyed by group id, behind one port.
+//!
+//! Groups are created and removed at run time (the master asks an instance to host a partition); their
+//! description is persisted so a restarted instance reopens exactly the groups it hosted, on its existing
+//! RocksDB. Incoming Raft messages name their group and are dispatched here.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use ferrum_proto::msg::raft::RaftHeader;
+use ferrum_proto::rpc::{ConnPool, Incoming, Outgoing};
+use ferrum_proto::{msg, ErrorCode, GroupId, LeaderHint, NodeId, Opcode};
+use openraft::error::{CheckIsLeaderError, ClientWriteError, ForwardToLeader, InitializeError, RaftError};
+use openraft::{BasicNode, SnapshotPolicy};
+use rocksdb::WriteBatch;
+use serde::{Deserialize, Serialize};
+
+use crate::app::{App, AppFactory, GroupView};
+use crate::error::RaftStoreError;
+use crate::log_store::LogStore;
+use crate::network::Network;
+use crate::state_machine::StateMachine;
+use crate::store::{tag, Store};
+use crate::types::{Cmd, Raft};
+
+/// What a group is, persisted with it; the [`AppFactory`] turns it into an [`App`] at (re)open.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupDesc {
+    /// e.g. "master", "meta", "data", "kv".
+    pub kind: String,
+    /// App-specific parameters (e.g. a meta partition's inode range), encoded by the app.
+    pub params: Vec<u8>,
+}
+
+/// Raft timing and log-retention settings shared by every group of an instance.
+#[derive(Clone, Debug)]
+pub struct MultiRaftConfig {
+    pub node_id: NodeId,
+    /// Our own `host:port`, as peers reach us.
+    pub advertise: String,
+    pub heartbeat: Duration,
+    pub election_timeout_min: Duration,
+    pub election_timeout_max: Duration,
+    /// Build a snapshot (and let the log be purged) after this many applied entries.
+    pub snapshot_after_logs: u64,
+    /// Entries kept after a snapshot, so a briefly lagging follower catches up from the log.
+    pub keep_logs_after_snapshot: u64,
+    pub max_payload_entries: u64,
+}
+
+impl MultiRaftConfig {
+    fn openraft(&self) -> Result<openraft::Config, RaftStoreError> {
+        let c = openraft::Config {
+            cluster_name: "ferrum".into(),
+            heartbeat_interval: self.heartbeat.as_millis() as u64,
+            election_timeout_min: self.election_timeout_min.as_millis() as u64,
+            election_timeout_max: self.election_timeout_max.as_millis() as u64,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_after_logs),
+            max_in_snapshot_log_to_keep: self.keep_logs_after_snapshot,
+            max_payload_entries: self.max_payload_entries,
+            install_snapshot_timeout: 10_000,
+            ..Default::default()
+        };
+        c.validate().map_err(|e| RaftStoreError::Config(e.to_string()))
+    }
+}
+
+#[derive(Clone)]
+pub struct GroupHandle {
+    pub raft: Raft,
+    pub app: Arc<dyn App>,
+    pub desc: GroupDesc,
+}
+
+/// A group's state as this instance sees it (for status pages and tests).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GroupStatus {
+    pub group: GroupId,
+    pub kind: String,
+    pub leader: Option<NodeId>,
+    pub term: u64,
+    pub last_log_index: Option<u64>,
+    pub last_applied: Option<u64>,
+    pub members: Vec<(NodeId, String)>,
+}
+
+pub struct MultiRaft {
+    cfg: MultiRaftConfig,
+    raft_config: Arc<openraft::Config>,
+    store: Store,
+    pool: ConnPool,
+    factory: AppFactory,
+    groups: RwLock<HashMap<GroupId, GroupHandle>>,
+    /// Serialises create/remove so two concurrent requests for one group cannot both start it.
+    admin: tokio::sync::Mutex<()>,
+}
+
+impl MultiRaft {
+    /// Opens every group persisted in `store`.
+    pub async fn open(
+        cfg: MultiRaftConfig,
+        store: Store,
+        pool: ConnPool,
+        factory: AppFactory,
+    ) -> Result<Arc<MultiRaft>, RaftStoreError> {
+        let raft_config = Arc::new(cfg.openraft()?);
+        let mr = Arc::new(MultiRaft {
+            cfg,
+            raft_config,
+            store,
+            pool,
+            factory,
+            groups: RwLock::new(HashMap::new()),
+            admin: tokio::sync::Mutex::new(()),
+        });
+        for group in mr.store.hosted_groups()? {
+            let desc: GroupDesc = mr.store.meta_get(group, tag::GROUP_DESC)?.ok_or(RaftStoreError::GroupNotFound(group))?;
+            mr.start(group, desc).await?;
+        }
+        Ok(mr)
+    }
+
+    pub fn node_id(&self) -> NodeId {
+        self.cfg.node_id
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    async fn start(&self, group: GroupId, desc: GroupDesc) -> Result<GroupHandle, RaftStoreError> {
+        let app = (self.factory)(group, &desc);
+        let log = LogStore::new(group, self.store.clone());
+        let sm = StateMachine::open(group, self.store.clone(), app.clone())
+            .map_err(|e| RaftStoreError::Raft { group, detail: e.to_string() })?;
+        let net = Network::new(group, self.pool.clone());
+        let raft = Raft::new(self.cfg.node_id.get(), self.raft_config.clone(), net, log, sm)
+            .await
+            .map_err(|e| RaftStoreError::Raft { group, detail: e.to_string() })?;
+        let h = GroupHandle { raft, app, desc };
+        self.groups.write().expect("groups lock").insert(group, h.clone());
+        Ok(h)
+    }
+
+    /// Hosts `group` here with the given initial members (node id -> `host:port`). Idempotent: creating a
+    /// group that already exists with the same description succeeds. When this instance is among the
+    /// members the group is initialised with exactly that membership (every member does the same, which
+    /// openraft allows); otherwise it waits to be added by the leader (as a learner).
+    pub async fn create_group(
+        &self,
+        group: GroupId,
+        desc: GroupDesc,
+        members: BTreeMap<NodeId, String>,
+    ) -> Result<(), ErrorCode> {
+        let _g = self.admin.lock().await;
+        let h = match self.handle(group) {
+            Some(h) if h.desc == desc => h,
+            Some(h) => {
+                return Err(ErrorCode::InvalidArgument(format!(
+                    "group {group} exists here as {:?}, not {:?}",
+                    h.desc.kind, desc.kind
+                )))
+            }
+            None => {
+                let mut b = WriteBatch::default();
+                self.store.meta_put(&mut b, group, tag::GROUP_DESC, &desc);
+                self.store.write_sync(b).map_err(|e| ErrorCode::Internal(e.to_string()))?;
+                self.start(group, desc).await.map_err(|e| e.code())?
+            }
+        };
+        if members.contains_key(&self.cfg.node_id) {
+            let nodes: BTreeMap<u64, BasicNode> =
+                members.iter().map(|(id, addr)| (id.get(), BasicNode { addr: addr.clone() })).collect();
+            match h.raft.initialize(nodes).await {
+                Ok(()) => {}
+                // Already initialised (a retry, or a restart): fine.
+                Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+                Err(e) => return Err(ErrorCode::Internal(format!("initialize group {group}: {e}"))),
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops the group and deletes its log, state and snapshots from this instance.
+    pub async fn remove_group(&self, group: GroupId) -> Result<(), ErrorCode> {
+        let _g = self.admin.lock().await;
+        let h = self.groups.write().expect("groups lock").remove(&group);
+        let Some(h) = h else { return Err(ErrorCode::GroupNotFound(group)) };
+        let _ = h.raft.shutdown().await;
+        self.store.purge_group(group).map_err(|e| e.code())
+    }
+
+    pub fn handle(&self, group: GroupId) -> Option<GroupHandle> {
+        self.groups.read().expect("groups lock").get(&group).cloned()
+    }
+
+    fn get(&self, group: GroupId) -> Result<GroupHandle, ErrorCode> {
+        self.handle(group).ok_or(ErrorCode::GroupNotFound(group))
+    }
+
+    pub fn groups(&self) -> Vec<GroupId> {
+        let mut v: Vec<_> = self.groups.read().expect("groups lock").keys().copied().collect();
+        v.sort();
+        v
+    }
+
+    /// Proposes `cmd` to `group` and returns the app's reply once a majority committed and this leader
+    /// applied it. On a follower: `NotLeader` with the leader's address when known.
+    pub async fn write(&self, group: GroupId, cmd: Bytes) -> Result<Bytes, ErrorCode> {
+        let h = self.get(group)?;
+        match h.raft.client_write(Cmd(cmd)).await {
+            Ok(resp) => Ok(resp.data.0),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(not_leader(&f)),
+            Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
+                Err(ErrorCode::InvalidArgument(e.to_string()))
+            }
+            Err(RaftError::Fatal(e)) => Err(ErrorCode::Unavailable(format!("group {group}: {e}"))),
+        }
+    }
+
+    /// Returns once this instance is the leader and has applied everything committed before the call,
+    /// so a read that follows sees every acknowledged write (read-index).
+    pub async fn read_barrier(&self, group: GroupId) -> Result<(), ErrorCode> {
+        let h = self.get(group)?;
+        match h.raft.ensure_linearizable().await {
+            Ok(_) => Ok(()),
+            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => Err(not_leader(&f)),
+            Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_))) => Err(ErrorCode::NoQuorum),
+            Err(RaftError::Fatal(e)) => Err(ErrorCode::Unavailable(format!("group {group}: {e}"))),
+        }
+    }
+
+    /// Local, possibly stale read access to a group's keyspace (after [`MultiRaft::read_barrier`] it is
+    /// linearizable).
+    pub fn view(&self, group: GroupId) -> Result<GroupView<'_>, ErrorCode> {
+        self.get(group)?;
+        Ok(GroupView::new(&self.store, group))
+    }
+
+    pub fn status(&self, group: GroupId) -> Result<GroupStatus, ErrorCode> {
+        let h = self.get(group)?;
+        let m = h.raft.metrics().borrow().clone();
+        let members = m
+            .membership_config
+            .membership()
+            .nodes()
+            .map(|(id, n)| (NodeId::from(*id), n.addr.clone()))
+            .collect();
+        Ok(GroupStatus {
+            group,
+            kind: h.desc.kind.clone(),
+            leader: m.current_leader.map(NodeId::from),
+            term: m.current_term,
+            last_log_index: m.last_log_index,
+            last_applied: m.last_applied.map(|l| l.index),
+            members,
+        })
+    }
+
+    /// Serves a Raft message from a peer (opcodes `RAFT_*`).
+    pub async fn handle_raft(&self, req: Incoming) -> Result<Outgoing, ErrorCode> {
+        let hdr: RaftHeader = msg::decode(&req.meta)?;
+        let h = self.get(hdr.group)?;
+        let bad = |e: postcard::Error| ErrorCode::InvalidArgument(format!("malformed raft message: {e}"));
+        match req.opcode {
+            Opcode::RAFT_APPEND => {
+                let rpc = postcard::from_bytes(&req.data).map_err(bad)?;
+                Ok(Outgoing::msg(&h.raft.append_entries(rpc).await))
+            }
+            Opcode::RAFT_VOTE => {
+                let rpc = postcard::from_bytes(&req.data).map_err(bad)?;
+                Ok(Outgoing::msg(&h.raft.vote(rpc).await))
+            }
+            Opcode::RAFT_SNAPSHOT => {
+                let rpc = postcard::from_bytes(&req.data).map_err(bad)?;
+                Ok(Outgoing::msg(&h.raft.install_snapshot(rpc).await))
+            }
+            other => Err(ErrorCode::UnknownOpcode(other.0)),
+        }
+    }
+
+    /// Stops every group (on instance shutdown). Logs are already durable; nothing else to flush.
+    pub async fn shutdown(&self) {
+        let all: Vec<GroupHandle> = self.groups.read().expect("groups lock").values().cloned().collect();
+        for h in all {
+            let _ = h.raft.shutdown().await;
+        }
+        let _ = self.store.sync_wal();
+    }
+}
+
+fn not_leader(f: &ForwardToLeader<u64, BasicNode>) -> ErrorCode {
+    let leader = match (f.leader_id, &f.leader_node) {
+        (Some(id), Some(n)) => Some(LeaderHint { node: NodeId::from(id), addr: n.addr.clone() }),
+        _ => None,
+    };
+    ErrorCode::NotLeader { leader }
+}

@@ -1,0 +1,235 @@
+//! openraft's `RaftStateMachine` for one group: applies committed entries through the group's [`App`],
+//! builds and installs snapshot files.
+//!
+//! Durability: an applied entry's writes and the new applied index go into one RocksDB batch that is
+//! written to the WAL without an fsync. After a crash the data and the applied index therefore agree,
+//! and Raft replays the (fsynced) log from there. Before a log prefix is purged the WAL is synced
+//! (see `LogStore::purge`), and an installed snapshot is written with an fsync.
+
+use std::io::{BufReader, BufWriter, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ferrum_proto::GroupId;
+use openraft::storage::RaftStateMachine;
+use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
+use rocksdb::{IteratorMode, ReadOptions, WriteBatch};
+
+use crate::app::{App, GroupBatch, GroupView};
+use crate::error::{sto_read, sto_write};
+use crate::snapshot::{SnapshotReader, SnapshotWriter};
+use crate::store::{group_range, meta_key, tag, Store, CF_DATA, CF_META};
+use crate::types::{Entry, LogId, Reply, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
+
+pub struct StateMachine {
+    group: GroupId,
+    store: Store,
+    app: Arc<dyn App>,
+    applied: Option<LogId>,
+    membership: StoredMembership,
+}
+
+impl StateMachine {
+    pub fn open(group: GroupId, store: Store, app: Arc<dyn App>) -> Result<Self, StorageError> {
+        let applied: Option<LogId> = store.meta_get(group, tag::APPLIED).map_err(sto_read)?;
+        let membership: StoredMembership = store.meta_get(group, tag::MEMBERSHIP).map_err(sto_read)?.unwrap_or_default();
+        app.on_reload(&GroupView::new(&store, group));
+        Ok(StateMachine { group, store, app, applied, membership })
+    }
+
+    fn snapshot_path(&self, id: &str) -> PathBuf {
+        self.store.snapshot_dir(self.group).join(format!("{id}.snap"))
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        Ok((self.applied, self.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Reply>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut replies = Vec::new();
+        for entry in entries {
+            let mut batch = GroupBatch::new(&self.store, self.group);
+            let reply = match &entry.payload {
+                EntryPayload::Blank => Reply::default(),
+                EntryPayload::Normal(cmd) => {
+                    let view = GroupView::new(&self.store, self.group);
+                    Reply(self.app.apply(&view, &mut batch, entry.log_id.index, &cmd.0))
+                }
+                EntryPayload::Membership(m) => {
+                    self.membership = StoredMembership::new(Some(entry.log_id), m.clone());
+                    Reply::default()
+                }
+            };
+            let mut wb = batch.batch;
+            self.store.meta_put(&mut wb, self.group, tag::APPLIED, &Some(entry.log_id));
+            self.store.meta_put(&mut wb, self.group, tag::MEMBERSHIP, &self.membership);
+            self.store.write_nosync(wb).map_err(sto_write)?;
+            self.applied = Some(entry.log_id);
+            replies.push(reply);
+        }
+        Ok(replies)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        SnapshotBuilder { group: self.group, store: self.store.clone() }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<tokio::fs::File>, StorageError> {
+        let dir = self.store.snapshot_dir(self.group);
+        std::fs::create_dir_all(&dir).map_err(sto_write)?;
+        let path = dir.join(format!("recv-{}.part", unique()));
+        let f = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path).map_err(sto_write)?;
+        Ok(Box::new(tokio::fs::File::from_std(f)))
+    }
+
+    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: Box<tokio::fs::File>) -> Result<(), StorageError> {
+        let mut received = snapshot.into_std().await;
+        let final_path = self.snapshot_path(&meta.snapshot_id);
+        let store = self.store.clone();
+        let group = self.group;
+        let meta2 = meta.clone();
+        tokio::task::spawn_blocking(move || install_blocking(&store, group, &meta2, &mut received, &final_path))
+            .await
+            .map_err(sto_write)??;
+        self.applied = meta.last_log_id;
+        self.membership = meta.last_membership.clone();
+        self.app.on_reload(&GroupView::new(&self.store, self.group));
+        tracing::info!(group = %self.group, snapshot = %meta.snapshot_id, "installed snapshot from leader");
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
+        let Some(meta): Option<SnapshotMeta> = self.store.meta_get(self.group, tag::SNAPSHOT_META).map_err(sto_read)? else {
+            return Ok(None);
+        };
+        let f = tokio::fs::File::open(self.snapshot_path(&meta.snapshot_id)).await.map_err(sto_read)?;
+        Ok(Some(Snapshot { meta, snapshot: Box::new(f) }))
+    }
+}
+
+/// Verifies the received file completely, then replaces the group's keyspace with it in one synced
+/// batch (so a crash leaves either the old state or the new one), and keeps the file as the current
+/// snapshot for serving other followers.
+fn install_blocking(
+    store: &Store,
+    group: GroupId,
+    meta: &SnapshotMeta,
+    received: &mut std::fs::File,
+    final_path: &Path,
+) -> Result<(), StorageError> {
+    received.seek(SeekFrom::Start(0)).map_err(sto_read)?;
+    let mut reader = SnapshotReader::new(BufReader::new(&mut *received)).map_err(sto_read)?;
+    let cf = store.cf(CF_DATA);
+    let (lo, hi) = group_range(group);
+    let mut wb = WriteBatch::default();
+    wb.delete_range_cf(cf, &lo, &hi);
+    while let Some((k, v)) = reader.next_pair().map_err(sto_read)? {
+        wb.put_cf(cf, crate::store::data_key(group, &k), v);
+    }
+    // Keep a copy as our current snapshot (the received file is a temp file that openraft drops).
+    received.seek(SeekFrom::Start(0)).map_err(sto_read)?;
+    let tmp = final_path.with_extension("tmp");
+    {
+        let mut out = std::fs::File::create(&tmp).map_err(sto_write)?;
+        std::io::copy(received, &mut out).map_err(sto_write)?;
+        out.sync_all().map_err(sto_write)?;
+    }
+    std::fs::rename(&tmp, final_path).map_err(sto_write)?;
+    store.meta_put(&mut wb, group, tag::APPLIED, &meta.last_log_id);
+    store.meta_put(&mut wb, group, tag::MEMBERSHIP, &meta.last_membership);
+    store.meta_put(&mut wb, group, tag::SNAPSHOT_META, meta);
+    store.write_sync(wb).map_err(sto_write)?;
+    remove_other_files(final_path);
+    Ok(())
+}
+
+/// Deletes every snapshot file (and partial transfer) of the group except `keep`.
+fn remove_other_files(keep: &Path) {
+    let Some(dir) = keep.parent() else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        if e.path() != keep {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+fn unique() -> String {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{nanos:x}")
+}
+
+pub struct SnapshotBuilder {
+    group: GroupId,
+    store: Store,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
+        let store = self.store.clone();
+        let group = self.group;
+        let (meta, path) = tokio::task::spawn_blocking(move || build_blocking(&store, group))
+            .await
+            .map_err(sto_write)??;
+        let f = tokio::fs::File::open(&path).await.map_err(sto_read)?;
+        Ok(Snapshot { meta, snapshot: Box::new(f) })
+    }
+}
+
+/// Dumps the group's keyspace from one RocksDB snapshot, so the data and the applied index it is
+/// labelled with are consistent even while new entries are applied concurrently.
+fn build_blocking(store: &Store, group: GroupId) -> Result<(SnapshotMeta, PathBuf), StorageError> {
+    let db = store.db();
+    let snap = db.snapshot();
+    let decode = |tag: u8| -> Result<Option<Vec<u8>>, StorageError> {
+        snap.get_cf(store.cf(CF_META), meta_key(group, tag)).map_err(sto_read)
+    };
+    let applied: Option<LogId> = match decode(tag::APPLIED)? {
+        Some(v) => postcard::from_bytes(&v).map_err(sto_read)?,
+        None => None,
+    };
+    let membership: StoredMembership = match decode(tag::MEMBERSHIP)? {
+        Some(v) => postcard::from_bytes(&v).map_err(sto_read)?,
+        None => StoredMembership::default(),
+    };
+    let id = match applied {
+        Some(l) => format!("{}-{}-{}", l.leader_id.term, l.index, unique()),
+        None => format!("0-0-{}", unique()),
+    };
+    let dir = store.snapshot_dir(group);
+    std::fs::create_dir_all(&dir).map_err(sto_write)?;
+    let path = dir.join(format!("{id}.snap"));
+    let tmp = path.with_extension("tmp");
+    let file = std::fs::File::create(&tmp).map_err(sto_write)?;
+    let mut w = SnapshotWriter::new(BufWriter::new(file)).map_err(sto_write)?;
+    let (lo, hi) = group_range(group);
+    let mut ro = ReadOptions::default();
+    ro.set_iterate_lower_bound(lo);
+    ro.set_iterate_upper_bound(hi);
+    ro.set_snapshot(&snap);
+    for item in db.iterator_cf_opt(store.cf(CF_DATA), ro, IteratorMode::Start) {
+        let (k, v) = item.map_err(sto_read)?;
+        w.put(&k[8..], &v).map_err(sto_write)?;
+    }
+    let (buf, _pairs) = w.finish().map_err(sto_write)?;
+    let file = buf.into_inner().map_err(|e| sto_write(e.into_error()))?;
+    file.sync_all().map_err(sto_write)?;
+    drop(file);
+    std::fs::rename(&tmp, &path).map_err(sto_write)?;
+    let meta = SnapshotMeta { last_log_id: applied, last_membership: membership, snapshot_id: id };
+    let mut wb = WriteBatch::default();
+    store.meta_put(&mut wb, group, tag::SNAPSHOT_META, &meta);
+    store.write_sync(wb).map_err(sto_write)?;
+    remove_other_files(&path);
+    Ok((meta, path))
+}
+

@@ -1,0 +1,192 @@
+//! The instance's one RocksDB and its key layout.
+//!
+//! Column families (names are persisted: never rename or reuse):
+//! - `raft_log`:  `group(8 BE) | index(8 BE)` -> postcard `Entry`. Big-endian so a group's log is one
+//!   contiguous, ordered key range.
+//! - `raft_meta`: `group(8 BE) | tag(1)` -> per-group records, tags below.
+//! - `sm_data`:   `group(8 BE) | app key` -> the state machine data of the group's [`crate::App`].
+//!
+//! Every group lives under its own 8-byte prefix in each family, so creating a group is free and removing
+//! one is three range deletions.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ferrum_proto::GroupId;
+use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::error::RaftStoreError;
+
+pub const CF_LOG: &str = "raft_log";
+pub const CF_META: &str = "raft_meta";
+pub const CF_DATA: &str = "sm_data";
+
+/// Tags of per-group records in [`CF_META`]. Persisted: never reuse a value.
+pub mod tag {
+    pub const VOTE: u8 = 1;
+    pub const COMMITTED: u8 = 2;
+    pub const LAST_PURGED: u8 = 3;
+    pub const APPLIED: u8 = 4;
+    pub const MEMBERSHIP: u8 = 5;
+    pub const SNAPSHOT_META: u8 = 6;
+    pub const GROUP_DESC: u8 = 7;
+}
+
+/// Format version of what this crate writes; stored under [`FORMAT_KEY`] in the default family.
+pub const FORMAT_VERSION: u32 = 1;
+const FORMAT_KEY: &[u8] = b"ferrum.raftstore.format";
+
+/// Shared handle to the instance's RocksDB.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: DB,
+    dir: PathBuf,
+}
+
+impl Store {
+    /// Opens (or creates) the RocksDB under `dir/rocksdb`; snapshot files go to `dir/snapshots`.
+    pub fn open(dir: &Path) -> Result<Store, RaftStoreError> {
+        let path = dir.join("rocksdb");
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        // Many small groups write concurrently; let RocksDB merge their synced WAL writes (group commit).
+        opts.set_enable_pipelined_write(true);
+        opts.set_max_background_jobs(2);
+        let cfs = [CF_LOG, CF_META, CF_DATA].map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
+        let db = DB::open_cf_descriptors(&opts, &path, cfs)
+            .map_err(|source| RaftStoreError::Open { path: path.clone(), source })?;
+        match db.get(FORMAT_KEY)? {
+            None => db.put(FORMAT_KEY, FORMAT_VERSION.to_be_bytes())?,
+            Some(v) if v.as_slice() == FORMAT_VERSION.to_be_bytes() => {}
+            Some(v) => {
+                return Err(RaftStoreError::Corrupt {
+                    what: "format version",
+                    detail: format!("{path:?} has format {v:?}, this build reads {FORMAT_VERSION}"),
+                })
+            }
+        }
+        Ok(Store { inner: Arc::new(Inner { db, dir: dir.to_path_buf() }) })
+    }
+
+    pub fn db(&self) -> &DB {
+        &self.inner.db
+    }
+
+    pub fn cf(&self, name: &str) -> &ColumnFamily {
+        // The families are created at open; a missing one is a programming error.
+        self.inner.db.cf_handle(name).expect("column family created at open")
+    }
+
+    pub fn snapshot_dir(&self, group: GroupId) -> PathBuf {
+        self.inner.dir.join("snapshots").join(group.to_string())
+    }
+
+    /// Writes a batch and waits until it is on disk (fsync of the WAL). Concurrent synced writes of
+    /// different groups are merged by RocksDB into one fsync.
+    pub fn write_sync(&self, batch: WriteBatch) -> Result<(), rocksdb::Error> {
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        self.inner.db.write_opt(batch, &wo)
+    }
+
+    /// Writes a batch to the WAL without waiting for fsync; it becomes durable with the next synced
+    /// write or [`Store::sync_wal`].
+    pub fn write_nosync(&self, batch: WriteBatch) -> Result<(), rocksdb::Error> {
+        self.inner.db.write(batch)
+    }
+
+    pub fn sync_wal(&self) -> Result<(), rocksdb::Error> {
+        self.inner.db.flush_wal(true)
+    }
+
+    pub fn meta_get<T: DeserializeOwned>(&self, group: GroupId, tag: u8) -> Result<Option<T>, RaftStoreError> {
+        match self.inner.db.get_cf(self.cf(CF_META), meta_key(group, tag))? {
+            None => Ok(None),
+            Some(v) => postcard::from_bytes(&v)
+                .map(Some)
+                .map_err(|e| RaftStoreError::Corrupt { what: "raft_meta", detail: format!("group {group} tag {tag}: {e}") }),
+        }
+    }
+
+    pub fn meta_put<T: Serialize>(&self, batch: &mut WriteBatch, group: GroupId, tag: u8, value: &T) {
+        batch.put_cf(self.cf(CF_META), meta_key(group, tag), encode(value));
+    }
+
+    /// Group ids that have a [`tag::GROUP_DESC`] record, i.e. the groups hosted by this instance.
+    pub fn hosted_groups(&self) -> Result<Vec<GroupId>, RaftStoreError> {
+        let mut out = Vec::new();
+        for item in self.inner.db.iterator_cf(self.cf(CF_META), rocksdb::IteratorMode::Start) {
+            let (k, _) = item?;
+            if k.len() == 9 && k[8] == tag::GROUP_DESC {
+                out.push(GroupId::from(u64::from_be_bytes(k[..8].try_into().expect("8 bytes"))));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes everything a group has in every family (used when a group is removed from this instance).
+    pub fn purge_group(&self, group: GroupId) -> Result<(), RaftStoreError> {
+        let (lo, hi) = group_range(group);
+        let mut b = WriteBatch::default();
+        for cf in [CF_LOG, CF_META, CF_DATA] {
+            b.delete_range_cf(self.cf(cf), &lo, &hi);
+        }
+        self.write_sync(b)?;
+        let dir = self.snapshot_dir(group);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(RaftStoreError::Io { path: dir, source }),
+        }
+    }
+}
+
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // postcard only fails on types it cannot express (e.g. unsized sequences): a programming error.
+    postcard::to_stdvec(value).expect("postcard encodes our record types")
+}
+
+pub fn group_prefix(group: GroupId) -> [u8; 8] {
+    group.get().to_be_bytes()
+}
+
+/// `[group prefix, next group prefix)`; the last group id uses an all-0xff 9-byte bound.
+pub fn group_range(group: GroupId) -> (Vec<u8>, Vec<u8>) {
+    let lo = group_prefix(group).to_vec();
+    let hi = match group.get().checked_add(1) {
+        Some(n) => n.to_be_bytes().to_vec(),
+        None => vec![0xff; 9],
+    };
+    (lo, hi)
+}
+
+pub fn meta_key(group: GroupId, tag: u8) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[..8].copy_from_slice(&group_prefix(group));
+    k[8] = tag;
+    k
+}
+
+pub fn log_key(group: GroupId, index: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&group_prefix(group));
+    k[8..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
+pub fn log_index_of(key: &[u8]) -> u64 {
+    u64::from_be_bytes(key[8..16].try_into().expect("log keys are 16 bytes"))
+}
+
+pub fn data_key(group: GroupId, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(8 + key.len());
+    k.extend_from_slice(&group_prefix(group));
+    k.extend_from_slice(key);
+    k
+}

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The project's test command (README, .ci/run): installs what is missing, builds every binary, runs every
+# test. Multi-process tests start the real binaries, so they are built first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+# A target dir outside the clone survives fresh clones (CI), so unchanged dependencies are not rebuilt.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/ferrum/target}
+export RUST_BACKTRACE=1
+cargo build --workspace --bins --locked
+cargo test --workspace --locked -- --test-threads "${FERRUM_TEST_THREADS:-2}"
