@@ -5,6 +5,7 @@
 //! command and the new applied index are committed in one RocksDB batch, so after a crash a group's data
 //! and its applied index always agree, and Raft replays exactly the commands that are missing.
 
+use std::io;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -24,6 +25,38 @@ pub trait App: Send + Sync + 'static {
     /// Called after the group's keyspace was replaced by a snapshot, and when the group is opened, so an
     /// app can rebuild in-memory caches. Most apps keep no cache.
     fn on_reload(&self, _view: &GroupView<'_>) {}
+
+    // --- State outside the keyspace (the datanode's extent files). Apps that keep everything in the
+    // --- keyspace leave these at their defaults.
+
+    /// Makes external state written by `apply` durable. Called before Raft purges log entries, because
+    /// after the purge those entries can no longer rebuild it.
+    fn sync_external(&self) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Streams external state into a snapshot being built, as key/value pairs (values up to a few MiB).
+    /// It runs concurrently with `apply`, so it may include effects of entries after the snapshot's
+    /// index; that is sound only when re-applying those entries is idempotent (e.g. writes at offsets).
+    fn dump_external(&self, _sink: &mut dyn FnMut(&[u8], &[u8]) -> io::Result<()>) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// A snapshot from the leader is about to replace this replica's state: prepare to receive external
+    /// pairs (e.g. into a staging dir).
+    fn begin_restore(&self) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// One external pair of the snapshot being installed, in the order `dump_external` produced them.
+    fn restore_external(&self, _key: &[u8], _value: &[u8]) -> io::Result<()> {
+        Err(io::Error::new(io::ErrorKind::InvalidData, "snapshot has external state but this app keeps none"))
+    }
+
+    /// The keyspace was replaced (durably); switch to the restored external state.
+    fn finish_restore(&self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Builds the [`App`] of a group from its persisted description (called at group creation and when an

@@ -6,12 +6,14 @@
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
 
 use ferrum_proto::GroupId;
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{OptionalSend, RaftLogReader};
 use rocksdb::{Direction, IteratorMode, ReadOptions, WriteBatch};
 
+use crate::app::App;
 use crate::error::{sto_read, sto_write};
 use crate::store::{self, encode, log_index_of, log_key, tag, Store, CF_LOG};
 use crate::types::{Entry, LogId, StorageError, TypeConfig, Vote};
@@ -20,11 +22,12 @@ use crate::types::{Entry, LogId, StorageError, TypeConfig, Vote};
 pub struct LogStore {
     group: GroupId,
     store: Store,
+    app: Arc<dyn App>,
 }
 
 impl LogStore {
-    pub fn new(group: GroupId, store: Store) -> Self {
-        LogStore { group, store }
+    pub fn new(group: GroupId, store: Store, app: Arc<dyn App>) -> Self {
+        LogStore { group, store, app }
     }
 
     fn last_log_id(&self) -> Result<Option<LogId>, StorageError> {
@@ -153,6 +156,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // State machine writes are not fsynced on apply (the log replays them after a crash). Before the
         // log that could replay them goes away, make them durable.
         self.store.sync_wal().map_err(sto_write)?;
+        self.app.sync_external().map_err(sto_write)?;
         let mut b = WriteBatch::default();
         self.store.meta_put(&mut b, self.group, tag::LAST_PURGED, &log_id);
         b.delete_range_cf(self.store.cf(CF_LOG), log_key(self.group, 0), log_key(self.group, log_id.index + 1));

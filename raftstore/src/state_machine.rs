@@ -80,7 +80,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        SnapshotBuilder { group: self.group, store: self.store.clone() }
+        SnapshotBuilder { group: self.group, store: self.store.clone(), app: self.app.clone() }
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<tokio::fs::File>, StorageError> {
@@ -97,7 +97,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let store = self.store.clone();
         let group = self.group;
         let meta2 = meta.clone();
-        tokio::task::spawn_blocking(move || install_blocking(&store, group, &meta2, &mut received, &final_path))
+        let app = self.app.clone();
+        tokio::task::spawn_blocking(move || install_blocking(&store, &*app, group, &meta2, &mut received, &final_path))
             .await
             .map_err(sto_write)??;
         self.applied = meta.last_log_id;
@@ -121,6 +122,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 /// snapshot for serving other followers.
 fn install_blocking(
     store: &Store,
+    app: &dyn App,
     group: GroupId,
     meta: &SnapshotMeta,
     received: &mut std::fs::File,
@@ -132,8 +134,13 @@ fn install_blocking(
     let (lo, hi) = group_range(group);
     let mut wb = WriteBatch::default();
     wb.delete_range_cf(cf, &lo, &hi);
+    app.begin_restore().map_err(sto_write)?;
     while let Some((k, v)) = reader.next_pair().map_err(sto_read)? {
-        wb.put_cf(cf, crate::store::data_key(group, &k), v);
+        match k.first() {
+            Some(&SECTION_KEYSPACE) => wb.put_cf(cf, crate::store::data_key(group, &k[1..]), v),
+            Some(&SECTION_EXTERNAL) => app.restore_external(&k[1..], &v).map_err(sto_write)?,
+            _ => return Err(sto_read(std::io::Error::new(std::io::ErrorKind::InvalidData, "snapshot pair without section"))),
+        }
     }
     // Keep a copy as our current snapshot (the received file is a temp file that openraft drops).
     received.seek(SeekFrom::Start(0)).map_err(sto_read)?;
@@ -148,6 +155,7 @@ fn install_blocking(
     store.meta_put(&mut wb, group, tag::MEMBERSHIP, &meta.last_membership);
     store.meta_put(&mut wb, group, tag::SNAPSHOT_META, meta);
     store.write_sync(wb).map_err(sto_write)?;
+    app.finish_restore().map_err(sto_write)?;
     remove_other_files(final_path);
     Ok(())
 }
@@ -163,6 +171,13 @@ fn remove_other_files(keep: &Path) {
     }
 }
 
+fn section_key(section: u8, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(key.len() + 1);
+    k.push(section);
+    k.extend_from_slice(key);
+    k
+}
+
 fn unique() -> String {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     format!("{nanos:x}")
@@ -171,13 +186,19 @@ fn unique() -> String {
 pub struct SnapshotBuilder {
     group: GroupId,
     store: Store,
+    app: Arc<dyn App>,
 }
+
+/// First byte of every key in a snapshot file: the group's keyspace, or an app's external state.
+const SECTION_KEYSPACE: u8 = 0;
+const SECTION_EXTERNAL: u8 = 1;
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
         let store = self.store.clone();
         let group = self.group;
-        let (meta, path) = tokio::task::spawn_blocking(move || build_blocking(&store, group))
+        let app = self.app.clone();
+        let (meta, path) = tokio::task::spawn_blocking(move || build_blocking(&store, &*app, group))
             .await
             .map_err(sto_write)??;
         let f = tokio::fs::File::open(&path).await.map_err(sto_read)?;
@@ -187,7 +208,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
 
 /// Dumps the group's keyspace from one RocksDB snapshot, so the data and the applied index it is
 /// labelled with are consistent even while new entries are applied concurrently.
-fn build_blocking(store: &Store, group: GroupId) -> Result<(SnapshotMeta, PathBuf), StorageError> {
+fn build_blocking(store: &Store, app: &dyn App, group: GroupId) -> Result<(SnapshotMeta, PathBuf), StorageError> {
     let db = store.db();
     let snap = db.snapshot();
     let decode = |tag: u8| -> Result<Option<Vec<u8>>, StorageError> {
@@ -218,8 +239,10 @@ fn build_blocking(store: &Store, group: GroupId) -> Result<(SnapshotMeta, PathBu
     ro.set_snapshot(&snap);
     for item in db.iterator_cf_opt(store.cf(CF_DATA), ro, IteratorMode::Start) {
         let (k, v) = item.map_err(sto_read)?;
-        w.put(&k[8..], &v).map_err(sto_write)?;
+        w.put(&section_key(SECTION_KEYSPACE, &k[8..]), &v).map_err(sto_write)?;
     }
+    drop(snap);
+    app.dump_external(&mut |k, v| w.put(&section_key(SECTION_EXTERNAL, k), v)).map_err(sto_write)?;
     let (buf, _pairs) = w.finish().map_err(sto_write)?;
     let file = buf.into_inner().map_err(|e| sto_write(e.into_error()))?;
     file.sync_all().map_err(sto_write)?;

@@ -20,7 +20,7 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Bui
         // Group 7, not 0: the prefixes of other groups must not leak into this one.
         let group = GroupId::from(7);
         let sm = StateMachine::open(group, store.clone(), Arc::new(KvApp))?;
-        Ok((dir, LogStore::new(group, store), sm))
+        Ok((dir, LogStore::new(group, store, Arc::new(KvApp)), sm))
     }
 }
 
