@@ -26,6 +26,12 @@ pub trait App: Send + Sync + 'static {
     /// app can rebuild in-memory caches. Most apps keep no cache.
     fn on_reload(&self, _view: &GroupView<'_>) {}
 
+    /// What the partition holds, reported to the master in heartbeats (so it can add partitions
+    /// before they fill). Called about once a second: keep it cheap (counters, not scans).
+    fn usage(&self, _view: &GroupView<'_>) -> Usage {
+        Usage::default()
+    }
+
     // --- State outside the keyspace (the datanode's extent files). Apps that keep everything in the
     // --- keyspace leave these at their defaults.
 
@@ -57,6 +63,14 @@ pub trait App: Send + Sync + 'static {
     fn finish_restore(&self) -> io::Result<()> {
         Ok(())
     }
+}
+
+/// A partition's size, as its app counts it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub used_bytes: u64,
+    /// Inodes (meta partitions) or extents (data partitions).
+    pub items: u64,
 }
 
 /// Builds the [`App`] of a group from its persisted description (called at group creation and when an

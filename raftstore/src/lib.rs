@@ -6,6 +6,7 @@
 //! - [`network`]: openraft's network over Ferrum's RPC transport; [`router`]: group id -> Raft.
 //! - [`instance`]: plumbing every service binary shares (config, data-dir lock, ports, metrics).
 //! - [`server`]: the runtime a service instance starts with; [`metrics`]: Raft series for /metrics.
+//! - [`node`]: what metanodes and datanodes share (node id, heartbeats, hosting partitions).
 //! - [`kv`]: a small replicated key-value app, used by tests and as the simplest example of [`app::App`].
 
 pub mod app;
@@ -15,6 +16,7 @@ pub mod kv;
 pub mod log_store;
 pub mod metrics;
 pub mod network;
+pub mod node;
 pub mod router;
 pub mod server;
 pub mod snapshot;
@@ -22,7 +24,7 @@ pub mod state_machine;
 pub mod store;
 pub mod types;
 
-pub use app::{App, AppFactory, GroupBatch, GroupView};
+pub use app::{App, AppFactory, GroupBatch, GroupView, Usage};
 pub use error::RaftStoreError;
 pub use router::{GroupDesc, GroupStatus, MultiRaft, MultiRaftConfig};
 pub use server::Instance;

@@ -6,6 +6,7 @@ mod client;
 mod error;
 mod handler;
 mod handshake;
+mod leader;
 mod pool;
 mod server;
 mod writer;
@@ -13,6 +14,7 @@ mod writer;
 pub use client::{ClientConfig, RpcClient};
 pub use error::RpcError;
 pub use handler::{handler_fn, FnHandler, Handler, Incoming, Outgoing};
+pub use leader::{LeaderClient, RetryPolicy};
 pub use pool::ConnPool;
 pub use server::{serve, ServerConfig};
 

@@ -1,0 +1,220 @@
+//! Calling a replicated service — the master group, or the replicas of one partition — when any of its
+//! addresses may answer and only the leader serves: follow `NotLeader{leader}` hints, move on from dead
+//! or leaderless replicas, retry retryable errors with bounded exponential backoff, and remember the
+//! leader for the next call.
+//!
+//! Retries resend the same request, so a mutating request must be idempotent on the server (Ferrum's
+//! mutating messages carry an `OpId` for exactly this).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::error::ErrorCode;
+use crate::msg::Rpc;
+use crate::rpc::{ConnPool, RpcError};
+
+/// How long and how often a [`LeaderClient`] keeps trying.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    /// Give up (returning the last error) once this much time has passed since the call started.
+    pub deadline: Duration,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        // Long enough to ride out a leader election (election timeouts are ~1 s), short enough that a
+        // dead cluster is reported within seconds.
+        RetryPolicy {
+            deadline: Duration::from_secs(15),
+            initial_backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_millis(500),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct LeaderClient {
+    pool: ConnPool,
+    policy: RetryPolicy,
+    state: Arc<Mutex<State>>,
+}
+
+struct State {
+    addrs: Vec<String>,
+    /// Index into `addrs` of the replica to try first (the last known leader).
+    preferred: usize,
+}
+
+impl LeaderClient {
+    /// `addrs` must not be empty; duplicates are ignored.
+    pub fn new(pool: ConnPool, addrs: Vec<String>, policy: RetryPolicy) -> LeaderClient {
+        let mut uniq: Vec<String> = Vec::new();
+        for a in addrs {
+            if !uniq.contains(&a) {
+                uniq.push(a);
+            }
+        }
+        LeaderClient { pool, policy, state: Arc::new(Mutex::new(State { addrs: uniq, preferred: 0 })) }
+    }
+
+    pub fn addrs(&self) -> Vec<String> {
+        self.state.lock().expect("leader state").addrs.clone()
+    }
+
+    /// The address that answered last (or was named leader), if any call has succeeded or been redirected.
+    pub fn leader(&self) -> Option<String> {
+        let s = self.state.lock().expect("leader state");
+        s.addrs.get(s.preferred).cloned()
+    }
+
+    /// Replaces the replica set (e.g. after a newer volume view), keeping the leader if it is still in it.
+    pub fn set_addrs(&self, addrs: Vec<String>) {
+        let mut s = self.state.lock().expect("leader state");
+        let leader = s.addrs.get(s.preferred).cloned();
+        s.addrs = addrs;
+        s.preferred = leader.and_then(|l| s.addrs.iter().position(|a| *a == l)).unwrap_or(0);
+    }
+
+    pub async fn call<R: Rpc>(&self, req: &R) -> Result<R::Response, RpcError> {
+        let (resp, _) = self.call_with_data(req, Bytes::new()).await?;
+        Ok(resp)
+    }
+
+    pub async fn call_with_data<R: Rpc>(&self, req: &R, data: Bytes) -> Result<(R::Response, Bytes), RpcError> {
+        let start = tokio::time::Instant::now();
+        let mut backoff = self.policy.initial_backoff;
+        let mut redirects_in_a_row = 0u32;
+        loop {
+            let addr = self.current();
+            let err = match self.pool.get(&addr).await {
+                Ok(client) => match client.call_with_data(req, data.clone()).await {
+                    Ok(ok) => return Ok(ok),
+                    Err(e) => e,
+                },
+                Err(e) => e,
+            };
+            match &err {
+                RpcError::Remote(ErrorCode::NotLeader { leader: Some(hint) }) if redirects_in_a_row < 3 => {
+                    // Follow the hint at once; a few hops in a row without success means hints are
+                    // stale (an election is under way), so fall through to backing off.
+                    redirects_in_a_row += 1;
+                    self.prefer(&hint.addr);
+                    continue;
+                }
+                e if !e.is_retryable() => return Err(err),
+                _ => {
+                    redirects_in_a_row = 0;
+                    self.skip(&addr);
+                }
+            }
+            if start.elapsed() + backoff > self.policy.deadline {
+                return Err(err);
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(self.policy.max_backoff);
+        }
+    }
+
+    fn current(&self) -> String {
+        let s = self.state.lock().expect("leader state");
+        s.addrs[s.preferred % s.addrs.len()].clone()
+    }
+
+    fn prefer(&self, addr: &str) {
+        let mut s = self.state.lock().expect("leader state");
+        match s.addrs.iter().position(|a| a == addr) {
+            Some(i) => s.preferred = i,
+            None => {
+                // A leader we did not know of (e.g. a master added since we were configured).
+                s.addrs.push(addr.to_string());
+                s.preferred = s.addrs.len() - 1;
+            }
+        }
+    }
+
+    fn skip(&self, failed: &str) {
+        let mut s = self.state.lock().expect("leader state");
+        if s.addrs.get(s.preferred).map(String::as_str) == Some(failed) {
+            s.preferred = (s.preferred + 1) % s.addrs.len();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use tokio::net::TcpListener;
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::error::LeaderHint;
+    use crate::msg::hello::Hello;
+    use crate::rpc::{handler_fn, serve, ClientConfig, Incoming, Outgoing, ServerConfig};
+    use crate::NodeId;
+
+    /// A server that answers HELLO-like requests as leader or as a follower pointing at `leader`.
+    async fn server(leader: Option<String>, served: Arc<AtomicU32>, stop: CancellationToken) -> String {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let h = handler_fn(move |_req: Incoming| {
+            let (leader, served) = (leader.clone(), served.clone());
+            async move {
+                match leader {
+                    Some(a) => Err(ErrorCode::NotLeader { leader: Some(LeaderHint { node: NodeId(9), addr: a }) }),
+                    None => {
+                        served.fetch_add(1, Ordering::SeqCst);
+                        Ok(Outgoing::msg(&crate::msg::hello::HelloAck { version: 1, server: "leader".into() }))
+                    }
+                }
+            }
+        });
+        tokio::spawn(serve(l, Arc::new(h), ServerConfig::default(), stop));
+        addr
+    }
+
+    fn policy(deadline_ms: u64) -> RetryPolicy {
+        RetryPolicy {
+            deadline: Duration::from_millis(deadline_ms),
+            initial_backoff: Duration::from_millis(5),
+            max_backoff: Duration::from_millis(20),
+        }
+    }
+
+    #[tokio::test]
+    async fn follows_hints_and_skips_dead_replicas() {
+        let stop = CancellationToken::new();
+        let served = Arc::new(AtomicU32::new(0));
+        let leader = server(None, served.clone(), stop.clone()).await;
+        let follower = server(Some(leader.clone()), Arc::new(AtomicU32::new(0)), stop.clone()).await;
+        // A dead address first: nothing listens there.
+        let dead = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().to_string()
+        };
+        let c = LeaderClient::new(ConnPool::new(ClientConfig::default()), vec![dead, follower], policy(5_000));
+        let ack = c.call(&Hello::ours()).await.unwrap();
+        assert_eq!(ack.server, "leader");
+        assert_eq!(c.leader().as_deref(), Some(leader.as_str()), "the leader is remembered");
+        c.call(&Hello::ours()).await.unwrap();
+        assert_eq!(served.load(Ordering::SeqCst), 2);
+        stop.cancel();
+    }
+
+    #[tokio::test]
+    async fn gives_up_at_the_deadline_with_the_last_error() {
+        let dead = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().to_string()
+        };
+        let c = LeaderClient::new(ConnPool::new(ClientConfig::default()), vec![dead], policy(200));
+        let t = std::time::Instant::now();
+        let err = c.call(&Hello::ours()).await.unwrap_err();
+        assert!(matches!(err, RpcError::Connect { .. }), "{err:?}");
+        assert!(t.elapsed() < Duration::from_secs(3));
+    }
+}
