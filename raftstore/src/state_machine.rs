@@ -28,6 +28,9 @@ pub struct StateMachine {
     app: Arc<dyn App>,
     applied: Option<LogId>,
     membership: StoredMembership,
+    /// Serialises "record this file as the current snapshot, delete the others" between a snapshot being
+    /// built here and one being installed from the leader, so the record never names a deleted file.
+    snap_lock: Arc<std::sync::Mutex<()>>,
 }
 
 impl StateMachine {
@@ -35,7 +38,7 @@ impl StateMachine {
         let applied: Option<LogId> = store.meta_get(group, tag::APPLIED).map_err(sto_read)?;
         let membership: StoredMembership = store.meta_get(group, tag::MEMBERSHIP).map_err(sto_read)?.unwrap_or_default();
         app.on_reload(&GroupView::new(&store, group));
-        Ok(StateMachine { group, store, app, applied, membership })
+        Ok(StateMachine { group, store, app, applied, membership, snap_lock: Arc::default() })
     }
 
     fn snapshot_path(&self, id: &str) -> PathBuf {
@@ -80,7 +83,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        SnapshotBuilder { group: self.group, store: self.store.clone(), app: self.app.clone() }
+        SnapshotBuilder { group: self.group, store: self.store.clone(), app: self.app.clone(), snap_lock: self.snap_lock.clone() }
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<tokio::fs::File>, StorageError> {
@@ -98,7 +101,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let group = self.group;
         let meta2 = meta.clone();
         let app = self.app.clone();
-        tokio::task::spawn_blocking(move || install_blocking(&store, &*app, group, &meta2, &mut received, &final_path))
+        let lock = self.snap_lock.clone();
+        tokio::task::spawn_blocking(move || {
+            install_blocking(&store, &*app, &lock, group, &meta2, &mut received, &final_path)
+        })
             .await
             .map_err(sto_write)??;
         self.applied = meta.last_log_id;
@@ -123,6 +129,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 fn install_blocking(
     store: &Store,
     app: &dyn App,
+    snap_lock: &std::sync::Mutex<()>,
     group: GroupId,
     meta: &SnapshotMeta,
     received: &mut std::fs::File,
@@ -151,6 +158,7 @@ fn install_blocking(
         out.sync_all().map_err(sto_write)?;
     }
     std::fs::rename(&tmp, final_path).map_err(sto_write)?;
+    let _g = snap_lock.lock().unwrap_or_else(|p| p.into_inner());
     store.meta_put(&mut wb, group, tag::APPLIED, &meta.last_log_id);
     store.meta_put(&mut wb, group, tag::MEMBERSHIP, &meta.last_membership);
     store.meta_put(&mut wb, group, tag::SNAPSHOT_META, meta);
@@ -187,6 +195,7 @@ pub struct SnapshotBuilder {
     group: GroupId,
     store: Store,
     app: Arc<dyn App>,
+    snap_lock: Arc<std::sync::Mutex<()>>,
 }
 
 /// First byte of every key in a snapshot file: the group's keyspace, or an app's external state.
@@ -198,7 +207,8 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let store = self.store.clone();
         let group = self.group;
         let app = self.app.clone();
-        let (meta, path) = tokio::task::spawn_blocking(move || build_blocking(&store, &*app, group))
+        let lock = self.snap_lock.clone();
+        let (meta, path) = tokio::task::spawn_blocking(move || build_blocking(&store, &*app, &lock, group))
             .await
             .map_err(sto_write)??;
         let f = tokio::fs::File::open(&path).await.map_err(sto_read)?;
@@ -208,7 +218,12 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
 
 /// Dumps the group's keyspace from one RocksDB snapshot, so the data and the applied index it is
 /// labelled with are consistent even while new entries are applied concurrently.
-fn build_blocking(store: &Store, app: &dyn App, group: GroupId) -> Result<(SnapshotMeta, PathBuf), StorageError> {
+fn build_blocking(
+    store: &Store,
+    app: &dyn App,
+    snap_lock: &std::sync::Mutex<()>,
+    group: GroupId,
+) -> Result<(SnapshotMeta, PathBuf), StorageError> {
     let db = store.db();
     let snap = db.snapshot();
     let decode = |tag: u8| -> Result<Option<Vec<u8>>, StorageError> {
@@ -249,6 +264,15 @@ fn build_blocking(store: &Store, app: &dyn App, group: GroupId) -> Result<(Snaps
     drop(file);
     std::fs::rename(&tmp, &path).map_err(sto_write)?;
     let meta = SnapshotMeta { last_log_id: applied, last_membership: membership, snapshot_id: id };
+    let _g = snap_lock.lock().unwrap_or_else(|p| p.into_inner());
+    // A snapshot installed from the leader meanwhile may be newer than ours: never go back to an older one.
+    if let Some(current) = store.meta_get::<SnapshotMeta>(group, tag::SNAPSHOT_META).map_err(sto_read)? {
+        if current.last_log_id >= meta.last_log_id {
+            let _ = std::fs::remove_file(&path);
+            let current_path = dir.join(format!("{}.snap", current.snapshot_id));
+            return Ok((current, current_path));
+        }
+    }
     let mut wb = WriteBatch::default();
     store.meta_put(&mut wb, group, tag::SNAPSHOT_META, &meta);
     store.write_sync(wb).map_err(sto_write)?;
