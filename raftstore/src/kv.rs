@@ -24,6 +24,8 @@ pub const OP_GROUP_CREATE: Opcode = Opcode(0x0F03);
 pub const OP_GROUP_STATUS: Opcode = Opcode(0x0F04);
 pub const OP_GROUP_REMOVE: Opcode = Opcode(0x0F05);
 pub const OP_GROUP_LIST: Opcode = Opcode(0x0F06);
+pub const OP_ADD_MEMBER: Opcode = Opcode(0x0F07);
+pub const OP_REMOVE_MEMBER: Opcode = Opcode(0x0F08);
 
 /// The command replicated through Raft.
 #[derive(Debug, Serialize, Deserialize)]
@@ -105,6 +107,29 @@ impl Rpc for GroupList {
     type Response = Vec<GroupId>;
 }
 
+/// Leader only: make `node` at `addr` a voter (it must already host the group).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AddMember {
+    pub group: GroupId,
+    pub node: NodeId,
+    pub addr: String,
+}
+impl Rpc for AddMember {
+    const OPCODE: Opcode = OP_ADD_MEMBER;
+    type Response = ();
+}
+
+/// Leader only: remove `node` from the group.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RemoveMember {
+    pub group: GroupId,
+    pub node: NodeId,
+}
+impl Rpc for RemoveMember {
+    const OPCODE: Opcode = OP_REMOVE_MEMBER;
+    type Response = ();
+}
+
 /// The kv instance's request handler: Raft messages to the router, kv requests to their group.
 pub struct KvService {
     pub raft: Arc<MultiRaft>,
@@ -150,6 +175,16 @@ impl KvService {
                 Ok(Outgoing::msg(&()))
             }
             OP_GROUP_LIST => Ok(Outgoing::msg(&self.raft.groups())),
+            OP_ADD_MEMBER => {
+                let a: AddMember = msg::decode(&req.meta)?;
+                self.raft.add_member(a.group, a.node, a.addr).await?;
+                Ok(Outgoing::msg(&()))
+            }
+            OP_REMOVE_MEMBER => {
+                let r: RemoveMember = msg::decode(&req.meta)?;
+                self.raft.remove_member(r.group, r.node).await?;
+                Ok(Outgoing::msg(&()))
+            }
             other => Err(ErrorCode::UnknownOpcode(other.0)),
         }
     }

@@ -14,6 +14,7 @@ pub mod error;
 pub mod instance;
 pub mod kv;
 pub mod log_store;
+pub mod membership;
 pub mod metrics;
 pub mod network;
 pub mod node;

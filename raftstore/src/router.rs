@@ -212,11 +212,21 @@ impl MultiRaft {
         let h = self.get(group)?;
         match h.raft.client_write(Cmd(cmd)).await {
             Ok(resp) => Ok(resp.data.0),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(not_leader(&f)),
-            Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
-                Err(ErrorCode::InvalidArgument(e.to_string()))
+            Err(e) => Err(self.write_error(group, e)),
+        }
+    }
+
+    pub(crate) fn write_error(
+        &self,
+        group: GroupId,
+        e: RaftError<u64, ClientWriteError<u64, BasicNode>>,
+    ) -> ErrorCode {
+        match e {
+            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => not_leader(&f),
+            RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
+                ErrorCode::InvalidArgument(format!("group {group}: {e}"))
             }
-            Err(RaftError::Fatal(e)) => Err(ErrorCode::Unavailable(format!("group {group}: {e}"))),
+            RaftError::Fatal(e) => ErrorCode::Unavailable(format!("group {group}: {e}")),
         }
     }
 

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ferrum_proto::rpc::{ClientConfig, ConnPool, RpcError};
-use ferrum_proto::{ErrorCode, GroupId, NodeId};
-use ferrum_raftstore::kv::{Get, GroupCreate, GroupList, GroupStatusReq, Put};
+use ferrum_proto::rpc::{ClientConfig, ConnPool, LeaderClient, RetryPolicy};
+use ferrum_proto::{GroupId, NodeId};
+use ferrum_raftstore::kv::{AddMember, Get, GroupCreate, GroupList, GroupStatusReq, Put, RemoveMember};
 use ferrum_tests::harness::{binary, free_addr, wait_for_async, Proc, TestDir};
 
 const GROUPS: u64 = 10;
@@ -42,34 +42,42 @@ fn start_node(dir: &TestDir, id: u64, config: &std::path::Path) -> Node {
     Node { id: NodeId::from(id), addr, proc }
 }
 
-/// Writes one key, following NotLeader hints and retrying while groups elect leaders. Returns once the
-/// write is acknowledged (committed by a majority and applied on the leader).
+/// Writes one key through whichever replica leads the group; returns once the write is acknowledged
+/// (committed by a majority and applied on the leader).
 async fn put(pool: &ConnPool, nodes: &[String], group: GroupId, key: &str, value: &str) {
     let req = Put { group, key: key.as_bytes().to_vec(), value: Some(value.as_bytes().to_vec()) };
-    let mut target = 0usize;
-    let mut last = None;
-    let deadline = tokio::time::Instant::now() + T;
-    while tokio::time::Instant::now() < deadline {
-        match pool.call(&nodes[target % nodes.len()], &req).await {
-            Ok(()) => return,
-            Err(RpcError::Remote(ErrorCode::NotLeader { leader: Some(h) })) => {
-                target = nodes.iter().position(|a| *a == h.addr).unwrap_or(target + 1);
-                continue;
-            }
-            Err(e) => {
-                last = Some(e.to_string());
-                target += 1;
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-    panic!("put {group}/{key} not acknowledged within {T:?}: {last:?}");
+    leader(pool, nodes).call(&req).await.unwrap_or_else(|e| panic!("put {group}/{key} not acknowledged: {e}"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn three_instances_ten_groups_kill_and_restart() {
-    let dir = TestDir::named("multi_raft");
-    // Small snapshot threshold: the restarted instance must catch up through a streamed snapshot.
+fn leader(pool: &ConnPool, nodes: &[String]) -> LeaderClient {
+    LeaderClient::new(pool.clone(), nodes.to_vec(), RetryPolicy { deadline: T, ..Default::default() })
+}
+
+/// Waits until every replica in `addrs` applied the same index for `group` (then local reads agree).
+async fn converged(pool: &ConnPool, addrs: &[String], group: GroupId) {
+    wait_for_async(&format!("group {group} converged on {addrs:?}"), T, || async {
+        let mut applied = Vec::new();
+        for a in addrs {
+            let s = pool.call(a, &GroupStatusReq { group }).await.map_err(|e| e.to_string())?;
+            applied.push(s.last_applied);
+        }
+        if applied.iter().all(|a| *a == applied[0]) && applied[0].is_some() {
+            Ok(())
+        } else {
+            Err(format!("applied {applied:?}"))
+        }
+    })
+    .await;
+}
+
+async fn assert_local(pool: &ConnPool, addr: &str, group: GroupId, key: &str, want: &str) {
+    let req = Get { group, key: key.as_bytes().to_vec(), linearizable: false };
+    let got = pool.call(addr, &req).await.unwrap_or_else(|e| panic!("get on {addr}: {e}"));
+    assert_eq!(got.as_deref(), Some(want.as_bytes()), "group {group} key {key} on {addr}");
+}
+
+fn raft_config(dir: &TestDir) -> std::path::PathBuf {
+    // Small snapshot threshold: a replica that falls behind must catch up through a streamed snapshot.
     let config = dir.path().join("raft.toml");
     std::fs::write(
         &config,
@@ -77,6 +85,13 @@ async fn three_instances_ten_groups_kill_and_restart() {
          snapshot_after_logs = 40\nkeep_logs_after_snapshot = 10\n",
     )
     .unwrap();
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_instances_ten_groups_kill_and_restart() {
+    let dir = TestDir::named("multi_raft");
+    let config = raft_config(&dir);
     let mut nodes: Vec<Node> = (1..=3).map(|i| start_node(&dir, i, &config)).collect();
     let addrs: Vec<String> = nodes.iter().map(|n| n.addr.to_string()).collect();
     let pool = ConnPool::new(ClientConfig { request_timeout: Duration::from_secs(10), ..Default::default() });
@@ -120,27 +135,11 @@ async fn three_instances_ten_groups_kill_and_restart() {
 
     // Each replica applied up to what its group's leader has: then local reads must all agree.
     for g in 1..=GROUPS {
-        let group = GroupId::from(g);
-        wait_for_async(&format!("group {g} converged on all 3"), T, || async {
-            let mut applied = Vec::new();
-            for a in &addrs {
-                let s = pool.call(a, &GroupStatusReq { group }).await.map_err(|e| e.to_string())?;
-                applied.push(s.last_applied);
-            }
-            let leader_log = applied.iter().max().copied().flatten();
-            if applied.iter().all(|a| *a == leader_log) {
-                Ok(())
-            } else {
-                Err(format!("applied {applied:?}"))
-            }
-        })
-        .await;
+        converged(&pool, &addrs, GroupId::from(g)).await;
     }
     for ((g, k), v) in &acked {
         for a in &addrs {
-            let req = Get { group: GroupId::from(*g), key: k.as_bytes().to_vec(), linearizable: false };
-            let got = pool.call(a, &req).await.unwrap_or_else(|e| panic!("get on {a}: {e}"));
-            assert_eq!(got.as_deref(), Some(v.as_bytes()), "group {g} key {k} on {a}");
+            assert_local(&pool, a, GroupId::from(*g), k, v).await;
         }
     }
     // The restarted instance really went through a snapshot install for at least one group.
@@ -148,5 +147,57 @@ async fn three_instances_ten_groups_kill_and_restart() {
     assert!(
         log.contains("installed snapshot from leader"),
         "expected the restarted instance to catch up through a snapshot; its log:\n{log}"
+    );
+}
+
+/// Repair's building block: a dead replica is replaced by a fresh instance that joins as a learner,
+/// catches up through a snapshot, is promoted, and the dead one is removed; the group keeps its data
+/// and keeps taking writes with the new member set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replace_a_dead_replica() {
+    let dir = TestDir::named("multi_raft_replace");
+    let config = raft_config(&dir);
+    let mut nodes: Vec<Node> = (1..=4).map(|i| start_node(&dir, i, &config)).collect();
+    let addrs: Vec<String> = nodes.iter().map(|n| n.addr.to_string()).collect();
+    let pool = ConnPool::new(ClientConfig { request_timeout: Duration::from_secs(10), ..Default::default() });
+    for a in &addrs {
+        wait_for_async(&format!("{a} accepts"), T, || pool.get(a)).await;
+    }
+    let group = GroupId::from(1);
+    let members: Vec<(NodeId, String)> = nodes[..3].iter().map(|n| (n.id, n.addr.to_string())).collect();
+    for a in &addrs[..3] {
+        pool.call(a, &GroupCreate { group, members: members.clone() }).await.unwrap();
+    }
+    for i in 0..100 {
+        put(&pool, &addrs[..3], group, &format!("k{i}"), &format!("v{i}")).await;
+    }
+
+    nodes[2].proc.sigkill();
+    let survivors = vec![addrs[0].clone(), addrs[1].clone()];
+    // The newcomer hosts the group with the current members (not itself), so it waits for the leader.
+    pool.call(&addrs[3], &GroupCreate { group, members: members.clone() }).await.unwrap();
+    leader(&pool, &survivors)
+        .call(&AddMember { group, node: nodes[3].id, addr: addrs[3].clone() })
+        .await
+        .expect("add the new replica");
+    leader(&pool, &survivors).call(&RemoveMember { group, node: nodes[2].id }).await.expect("remove the dead replica");
+
+    let new_set = vec![addrs[0].clone(), addrs[1].clone(), addrs[3].clone()];
+    for i in 100..150 {
+        put(&pool, &new_set, group, &format!("k{i}"), &format!("v{i}")).await;
+    }
+    converged(&pool, &new_set, group).await;
+    let status = pool.call(&addrs[3], &GroupStatusReq { group }).await.unwrap();
+    let mut ids: Vec<NodeId> = status.members.iter().map(|(id, _)| *id).collect();
+    ids.sort();
+    assert_eq!(ids, vec![nodes[0].id, nodes[1].id, nodes[3].id], "membership after the replacement");
+    for i in 0..150 {
+        for a in &new_set {
+            assert_local(&pool, a, group, &format!("k{i}"), &format!("v{i}")).await;
+        }
+    }
+    assert!(
+        nodes[3].proc.run_log().contains("installed snapshot from leader"),
+        "the new replica should have caught up through a snapshot"
     );
 }

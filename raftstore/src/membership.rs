@@ -1,0 +1,83 @@
+//! Changing who replicates a group: the building blocks of repair and decommission. A new replica joins
+//! as a learner, catches up (from the log, or a streamed snapshot if the log was purged), and only then
+//! becomes a voter, so the group's fault tolerance never drops while it copies.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::time::Duration;
+
+use ferrum_proto::{ErrorCode, GroupId, NodeId};
+use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
+use openraft::raft::ClientWriteResponse;
+use openraft::{BasicNode, ChangeMembers};
+
+use crate::router::MultiRaft;
+use crate::types::{Raft, TypeConfig};
+
+/// How long a membership change waits for a previous one to finish committing.
+const CHANGE_WAIT: Duration = Duration::from_secs(10);
+
+impl MultiRaft {
+    /// Makes `node` (reachable at `addr`) a voting replica of `group`. Call on the leader. The node must
+    /// already host the group, created with the current members (not including itself), so it waits
+    /// for the leader instead of electing itself.
+    pub async fn add_member(&self, group: GroupId, node: NodeId, addr: String) -> Result<(), ErrorCode> {
+        // `blocking`: returns once the learner has caught up with the leader's log.
+        self.change(group, |r| {
+            let addr = addr.clone();
+            async move { r.add_learner(node.get(), BasicNode { addr }, true).await }
+        })
+        .await?;
+        self.change(group, |r| async move {
+            r.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([node.get()])), false).await
+        })
+        .await
+    }
+
+    /// Removes `node` from `group` (voter or learner). Call on the leader. The removed replica's local
+    /// copy stays until its instance is told to delete the partition.
+    pub async fn remove_member(&self, group: GroupId, node: NodeId) -> Result<(), ErrorCode> {
+        let h = self.handle(group).ok_or(ErrorCode::GroupNotFound(group))?;
+        let m = h.raft.metrics().borrow().membership_config.clone();
+        let is_voter = m.membership().voter_ids().any(|v| v == node.get());
+        let change = if is_voter {
+            ChangeMembers::RemoveVoters(BTreeSet::from([node.get()]))
+        } else {
+            ChangeMembers::RemoveNodes(BTreeSet::from([node.get()]))
+        };
+        self.change(group, |r| {
+            let change = change.clone();
+            async move { r.change_membership(change, false).await }
+        })
+        .await
+    }
+
+    /// Runs one membership change, waiting (bounded) while a previous change is still being committed:
+    /// openraft answers a change once its joint config commits, before the final config does.
+    async fn change<F, Fut>(&self, group: GroupId, f: F) -> Result<(), ErrorCode>
+    where
+        F: Fn(Raft) -> Fut,
+        Fut: Future<Output = Result<ClientWriteResponse<TypeConfig>, RaftError<u64, ClientWriteError<u64, BasicNode>>>>,
+    {
+        let h = self.handle(group).ok_or(ErrorCode::GroupNotFound(group))?;
+        let deadline = tokio::time::Instant::now() + CHANGE_WAIT;
+        loop {
+            match f(h.raft.clone()).await {
+                Ok(_) => return Ok(()),
+                Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(ChangeMembershipError::InProgress(_))))
+                    if tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(self.write_error(group, e)),
+            }
+        }
+    }
+
+    /// The group's voters, as this replica knows them.
+    pub fn voters(&self, group: GroupId) -> Result<Vec<NodeId>, ErrorCode> {
+        let h = self.handle(group).ok_or(ErrorCode::GroupNotFound(group))?;
+        let m = h.raft.metrics().borrow().membership_config.clone();
+        Ok(m.membership().voter_ids().map(NodeId::from).collect())
+    }
+}
