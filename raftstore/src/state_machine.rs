@@ -35,7 +35,8 @@ pub struct StateMachine {
 
 impl StateMachine {
     pub fn open(group: GroupId, store: Store, app: Arc<dyn App>) -> Result<Self, StorageError> {
-        let applied: Option<LogId> = store.meta_get(group, tag::APPLIED).map_err(sto_read)?;
+        // Stored as `Option<LogId>` (a snapshot of an empty group has none): decode that type exactly.
+        let applied: Option<LogId> = store.meta_get::<Option<LogId>>(group, tag::APPLIED).map_err(sto_read)?.flatten();
         let membership: StoredMembership = store.meta_get(group, tag::MEMBERSHIP).map_err(sto_read)?.unwrap_or_default();
         app.on_reload(&GroupView::new(&store, group));
         Ok(StateMachine { group, store, app, applied, membership, snap_lock: Arc::default() })
@@ -280,3 +281,36 @@ fn build_blocking(
     Ok((meta, path))
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::KvApp;
+    use openraft::{CommittedLeaderId, Entry as RaftEntry, EntryPayload, Membership};
+
+    fn log_id(term: u64, node: u64, index: u64) -> LogId {
+        LogId::new(CommittedLeaderId::new(term, node), index)
+    }
+
+    /// What a restart reads back must be exactly what apply stored: a wrong applied index makes a
+    /// restarted replica re-apply (or skip) entries.
+    #[tokio::test]
+    async fn applied_state_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let group = GroupId::from(3);
+        let mut sm = StateMachine::open(group, store.clone(), Arc::new(KvApp)).unwrap();
+        let members = Membership::new(vec![std::collections::BTreeSet::from([1u64, 2, 3])], None);
+        let entries = vec![
+            RaftEntry { log_id: log_id(1, 3, 1), payload: EntryPayload::Membership(members) },
+            RaftEntry { log_id: log_id(7, 3, 31), payload: EntryPayload::Blank },
+        ];
+        sm.apply(entries).await.unwrap();
+        let before = sm.applied_state().await.unwrap();
+        drop(sm);
+        let mut reopened = StateMachine::open(group, store, Arc::new(KvApp)).unwrap();
+        let after = reopened.applied_state().await.unwrap();
+        assert_eq!(after, before);
+        assert_eq!(after.0, Some(log_id(7, 3, 31)));
+    }
+}

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferrum_proto::msg::master::{Heartbeat, NodeRole, PartitionReport};
+use ferrum_proto::msg::master::{Heartbeat, NodeRole, PartitionReport, RegisterNode};
 use ferrum_proto::msg::topology::PartitionKind;
 use ferrum_proto::rpc::LeaderClient;
 use ferrum_proto::{ErrorCode, NodeId, PartitionId};
@@ -17,6 +17,8 @@ use crate::router::MultiRaft;
 
 pub(super) struct Heartbeats {
     pub master: LeaderClient,
+    /// Sent again when the master answers a heartbeat with `NotFound` (it lost or never had us).
+    pub register: RegisterNode,
     pub node: NodeId,
     pub role: NodeRole,
     pub raft: Arc<MultiRaft>,
@@ -42,13 +44,11 @@ pub(super) fn spawn(hb: Heartbeats) {
                     }
                     failing = false;
                 }
+                Err(e) if matches!(e.code(), ErrorCode::NotFound) => hb.register_again().await,
                 Err(e) => {
                     // Log the first failure of a run, not every second of an outage.
                     if !failing {
-                        let hint = matches!(e.code(), ErrorCode::NotFound)
-                            .then_some(" (the master does not know this node id: was its state lost?)")
-                            .unwrap_or("");
-                        tracing::warn!("heartbeat to master failed: {e}{hint}");
+                        tracing::warn!("heartbeat to master failed: {e}");
                     }
                     failing = true;
                 }
@@ -58,6 +58,19 @@ pub(super) fn spawn(hb: Heartbeats) {
 }
 
 impl Heartbeats {
+    async fn register_again(&self) {
+        match self.master.call(&self.register).await {
+            Ok(resp) if resp.node_id == self.node => tracing::info!(node = %self.node, "registered with the master again"),
+            // Our Raft identity cannot change under a running instance: say so loudly, keep serving.
+            Ok(resp) => tracing::error!(
+                "the master now knows this instance as node {}, but it runs as node {}: restart it with a fresh data dir",
+                resp.node_id,
+                self.node
+            ),
+            Err(e) => tracing::warn!("registering with the master again failed: {e}"),
+        }
+    }
+
     fn report(&self) -> Heartbeat {
         let (disk_total, disk_free) = disk_space(&self.data_dir).unwrap_or((0, 0));
         let kind = match self.role {

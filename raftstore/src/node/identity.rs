@@ -60,12 +60,7 @@ async fn register(
     args: &NodeArgs,
     master: &LeaderClient,
 ) -> Result<NodeId, RaftStoreError> {
-    let req = RegisterNode {
-        role,
-        advertise: inst.config.advertise.clone(),
-        host: args.host.clone().unwrap_or_else(default_host),
-        instance_uuid: inst.data_dir.instance_uuid().as_str().to_string(),
-    };
+    let req = registration(inst, role, args);
     let mut wait = Duration::from_millis(200);
     loop {
         match master.call(&req).await {
@@ -80,6 +75,15 @@ async fn register(
             _ = tokio::time::sleep(wait) => {}
         }
         wait = (wait * 2).min(Duration::from_secs(2));
+    }
+}
+
+pub(super) fn registration(inst: &Instance, role: NodeRole, args: &NodeArgs) -> RegisterNode {
+    RegisterNode {
+        role,
+        advertise: inst.config.advertise.clone(),
+        host: args.host.clone().unwrap_or_else(default_host),
+        instance_uuid: inst.data_dir.instance_uuid().as_str().to_string(),
     }
 }
 

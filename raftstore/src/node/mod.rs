@@ -71,6 +71,7 @@ impl Node {
     pub async fn serve<S: Handler>(self, service: Arc<S>) -> Result<(), RaftStoreError> {
         if let Some(master) = self.master.clone() {
             heartbeat::spawn(heartbeat::Heartbeats {
+                register: identity::registration(&self.inst, self.role, &self.args),
                 master,
                 node: self.node_id,
                 role: self.role,
