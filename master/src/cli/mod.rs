@@ -1,0 +1,222 @@
+//! `ferrum cluster|node|volume|partition ...`: the admin CLI, over the admin HTTP API of any master.
+//!
+//! The `ferrum` binary (client crate) flattens [`AdminCommand`] into its subcommands and hands it to
+//! [`main`] (or awaits [`run`] from async code):
+//!
+//! ```ignore
+//! #[derive(clap::Subcommand)]
+//! enum Command {
+//!     #[command(flatten)]
+//!     Admin(ferrum_master::cli::AdminCommand),
+//!     // mount, dev, ...
+//! }
+//! // Command::Admin(cmd) => ferrum_master::cli::main(cmd),
+//! ```
+
+mod client;
+pub mod format;
+pub mod http;
+mod render;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use ferrum_proto::{ClientId, OpId, RequestId};
+
+pub use client::{AdminClient, CliError};
+
+/// Where the admin API listens unless told otherwise.
+pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:17080";
+
+/// How to reach the masters; given at any level (`ferrum volume list --admin h:p`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct Connection {
+    /// Admin API address(es) of the masters, i.e. their --admin-listen (HOST:PORT, comma separated;
+    /// any one will do). Not their RPC port, which `ferrum mount --master` takes.
+    #[arg(long, global = true, env = "FERRUM_ADMIN", value_delimiter = ',', default_value = DEFAULT_ADMIN_ADDR)]
+    pub admin: Vec<String>,
+    /// Print the API's JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum AdminCommand {
+    /// The cluster as a whole.
+    Cluster(ClusterArgs),
+    /// Metanodes and datanodes.
+    Node(NodeArgs),
+    /// Volumes: create, list, info, delete.
+    Volume(VolumeArgs),
+    /// Meta and data partitions.
+    Partition(PartitionArgs),
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ClusterArgs {
+    #[command(flatten)]
+    pub conn: Connection,
+    #[command(subcommand)]
+    pub cmd: ClusterCmd,
+}
+
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum ClusterCmd {
+    /// Leader, masters, node counts, volumes, partitions, enabled features.
+    Status,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct NodeArgs {
+    #[command(flatten)]
+    pub conn: Connection,
+    #[command(subcommand)]
+    pub cmd: NodeCmd,
+}
+
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum NodeCmd {
+    /// Every registered instance: role, address, host, status, partitions, capacity.
+    List,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct VolumeArgs {
+    #[command(flatten)]
+    pub conn: Connection,
+    #[command(subcommand)]
+    pub cmd: VolumeCmd,
+}
+
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum VolumeCmd {
+    /// Create a volume and its partitions.
+    Create {
+        name: String,
+        /// Replicas of every partition (1 to 5).
+        #[arg(long, default_value_t = 3)]
+        replicas: u8,
+        /// Capacity, e.g. 100G (binary units); unlimited if not given.
+        #[arg(long, value_parser = format::parse_size)]
+        capacity: Option<u64>,
+        /// Owner recorded with the volume [default: $USER].
+        #[arg(long)]
+        owner: Option<String>,
+    },
+    /// All volumes.
+    List,
+    /// One volume.
+    Info { name: String },
+    /// Delete a volume and remove its partitions from their nodes.
+    Delete { name: String },
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct PartitionArgs {
+    #[command(flatten)]
+    pub conn: Connection,
+    #[command(subcommand)]
+    pub cmd: PartitionCmd,
+}
+
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum PartitionCmd {
+    /// Partitions with their replicas, leader and state.
+    List {
+        /// Only this volume's.
+        #[arg(long)]
+        volume: Option<String>,
+    },
+}
+
+/// Runs one admin command, writing its output to `out`.
+pub async fn run(cmd: &AdminCommand, out: &mut dyn Write) -> Result<(), CliError> {
+    let conn = match cmd {
+        AdminCommand::Cluster(a) => &a.conn,
+        AdminCommand::Node(a) => &a.conn,
+        AdminCommand::Volume(a) => &a.conn,
+        AdminCommand::Partition(a) => &a.conn,
+    };
+    let api = AdminClient::new(conn.admin.clone());
+    let json = conn.json;
+    let text = match cmd {
+        AdminCommand::Cluster(ClusterArgs { cmd: ClusterCmd::Status, .. }) => {
+            render::status(&api.get("/api/v1/cluster").await?, json)?
+        }
+        AdminCommand::Node(NodeArgs { cmd: NodeCmd::List, .. }) => {
+            render::nodes(&api.get("/api/v1/nodes").await?, json)?
+        }
+        AdminCommand::Volume(a) => match &a.cmd {
+            VolumeCmd::Create { name, replicas, capacity, owner } => {
+                let body = serde_json::json!({
+                    "name": name,
+                    "replicas": replicas,
+                    "capacity": capacity.unwrap_or(0),
+                    "owner": owner.clone().or_else(|| std::env::var("USER").ok()).unwrap_or_default(),
+                    // One op id for this command: a retry after a lost answer is not a conflict.
+                    "op": new_op(),
+                });
+                render::created(&api.send("POST", "/api/v1/volumes", Some(body)).await?, json)?
+            }
+            VolumeCmd::List => render::volumes(&api.get("/api/v1/volumes").await?, json)?,
+            VolumeCmd::Info { name } => {
+                render::volume(&api.get(&format!("/api/v1/volumes/{}", path_escape(name))).await?, json)?
+            }
+            VolumeCmd::Delete { name } => {
+                let op = new_op();
+                let path =
+                    format!("/api/v1/volumes/{}?op_client={}&op_request={}", path_escape(name), op.client, op.request);
+                api.send("DELETE", &path, None).await?;
+                if json {
+                    "{}\n".to_string()
+                } else {
+                    format!("deleted volume {name:?}; its partitions are being removed from their nodes\n")
+                }
+            }
+        },
+        AdminCommand::Partition(PartitionArgs { cmd: PartitionCmd::List { volume }, .. }) => {
+            let path = match volume {
+                Some(v) => format!("/api/v1/partitions?volume={}", path_escape(v)),
+                None => "/api/v1/partitions".to_string(),
+            };
+            render::partitions(&api.get(&path).await?, json)?
+        }
+    };
+    out.write_all(text.as_bytes()).map_err(|e| CliError::Output(e.to_string()))?;
+    Ok(())
+}
+
+/// Runs one admin command on a runtime of its own, printing the output to stdout or one error line
+/// to stderr: the whole of a synchronous `main`'s work for these subcommands.
+pub fn main(cmd: AdminCommand) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ferrum: error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(&cmd, &mut std::io::stdout())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ferrum: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn new_op() -> OpId {
+    use std::hash::{BuildHasher, Hasher};
+    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    OpId::new(ClientId(random), RequestId(1))
+}
+
+/// Volume names are restricted to `[A-Za-z0-9._-]`, but a typo must not turn into another path.
+fn path_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

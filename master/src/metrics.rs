@@ -1,0 +1,93 @@
+//! The master's series on the instance's `/metrics`: nodes by state, volumes, partitions,
+//! under-replicated partitions, leadership, resource fetches. Refreshed once a second.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrum_proto::msg::master::{NodeState, VolumeState};
+use ferrum_proto::msg::topology::PartitionKind;
+use ferrum_raftstore::instance::Metrics;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use tokio_util::sync::CancellationToken;
+
+use crate::service::Master;
+
+type Labels = Vec<(String, String)>;
+
+#[derive(Clone, Default)]
+pub struct MasterMetrics {
+    nodes: Family<Labels, Gauge>,
+    volumes: Gauge,
+    partitions: Family<Labels, Gauge>,
+    under_replicated: Gauge,
+    leader: Gauge,
+}
+
+fn label(k: &str, v: &str) -> Labels {
+    vec![(k.to_string(), v.to_string())]
+}
+
+impl MasterMetrics {
+    /// Registers the series and refreshes them until `stop`.
+    pub fn register(metrics: &Metrics, master: Arc<Master>, stop: CancellationToken) -> MasterMetrics {
+        let m = MasterMetrics::default();
+        {
+            let mut reg = metrics.registry_mut();
+            let reg = reg.sub_registry_with_prefix("ferrum_master");
+            reg.register(
+                "nodes",
+                "Registered nodes by liveness (as the leader sees them; 0 on followers)",
+                m.nodes.clone(),
+            );
+            reg.register("volumes", "Volumes, not counting those being deleted", m.volumes.clone());
+            reg.register("partitions", "Partitions by kind", m.partitions.clone());
+            reg.register(
+                "under_replicated_partitions",
+                "Partitions with fewer live replicas than their volume's replica count (leader only)",
+                m.under_replicated.clone(),
+            );
+            reg.register("leader", "1 on the master group's leader", m.leader.clone());
+            reg.register(
+                "resource_fetches",
+                "GetResources calls made to other instances (cache misses)",
+                master.resources.fetches(),
+            );
+        }
+        let m2 = m.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tick.tick() => m2.refresh(&master),
+                }
+            }
+        });
+        m
+    }
+
+    fn refresh(&self, master: &Master) {
+        let leader = master.is_leader();
+        let st = master.state.read().expect("state lock");
+        let (mut alive, mut suspect, mut dead) = (0, 0, 0);
+        if leader {
+            for n in st.nodes.values() {
+                match master.liveness.state(n.id).0 {
+                    NodeState::Alive => alive += 1,
+                    NodeState::Suspect => suspect += 1,
+                    NodeState::Dead => dead += 1,
+                }
+            }
+        }
+        self.nodes.get_or_create(&label("state", "alive")).set(alive);
+        self.nodes.get_or_create(&label("state", "suspect")).set(suspect);
+        self.nodes.get_or_create(&label("state", "dead")).set(dead);
+        self.volumes.set(st.volumes.values().filter(|v| v.state != VolumeState::Deleting).count() as i64);
+        let meta = st.partitions.values().filter(|p| p.kind == PartitionKind::Meta).count() as i64;
+        self.partitions.get_or_create(&label("kind", "meta")).set(meta);
+        self.partitions.get_or_create(&label("kind", "data")).set(st.partitions.len() as i64 - meta);
+        self.under_replicated.set(if leader { master.under_replicated(&st) as i64 } else { 0 });
+        self.leader.set(leader as i64);
+    }
+}

@@ -1,0 +1,150 @@
+//! Where the replicas of a new partition go.
+//!
+//! Never two replicas on one instance; distinct hosts while there are enough of them, else distinct
+//! instances and a warning (a one-host development cluster must work). Among the candidates, those
+//! with fewer partition replicas come first, then those with more free space.
+
+use std::cmp::Reverse;
+use std::collections::HashSet;
+
+use ferrum_proto::NodeId;
+
+/// A node that may receive a replica.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    pub node: NodeId,
+    pub host: String,
+    pub disk_free: u64,
+    /// Partition replicas it hosts already.
+    pub replicas: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placed {
+    pub nodes: Vec<NodeId>,
+    /// Some replicas share a host: there were not enough distinct hosts among the candidates.
+    pub shared_hosts: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{wanted} replicas wanted but only {available} candidate nodes")]
+pub struct NotEnoughNodes {
+    pub wanted: usize,
+    pub available: usize,
+}
+
+/// Places partition after partition over one set of candidates, counting each placed replica, so that
+/// consecutive partitions spread out.
+pub struct Planner {
+    candidates: Vec<Candidate>,
+}
+
+impl Planner {
+    pub fn new(candidates: Vec<Candidate>) -> Planner {
+        Planner { candidates }
+    }
+
+    pub fn len(&self) -> usize {
+        self.candidates.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.candidates.is_empty()
+    }
+
+    /// Chooses `n` distinct nodes.
+    pub fn place(&mut self, n: usize) -> Result<Placed, NotEnoughNodes> {
+        if n > self.candidates.len() {
+            return Err(NotEnoughNodes { wanted: n, available: self.candidates.len() });
+        }
+        let mut order: Vec<usize> = (0..self.candidates.len()).collect();
+        order.sort_by_key(|&i| {
+            let c = &self.candidates[i];
+            (c.replicas, Reverse(c.disk_free), c.node)
+        });
+        let mut chosen: Vec<usize> = Vec::with_capacity(n);
+        let mut hosts: HashSet<&str> = HashSet::new();
+        // First pass: the best candidate of each host not used yet.
+        for &i in &order {
+            if chosen.len() == n {
+                break;
+            }
+            if hosts.insert(self.candidates[i].host.as_str()) {
+                chosen.push(i);
+            }
+        }
+        // Second pass: not enough hosts, so share them, still one replica per instance.
+        let shared_hosts = chosen.len() < n;
+        for &i in &order {
+            if chosen.len() == n {
+                break;
+            }
+            if !chosen.contains(&i) {
+                chosen.push(i);
+            }
+        }
+        for &i in &chosen {
+            self.candidates[i].replicas += 1;
+        }
+        Ok(Placed { nodes: chosen.iter().map(|&i| self.candidates[i].node).collect(), shared_hosts })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(node: u64, host: &str, free: u64, replicas: u64) -> Candidate {
+        Candidate { node: NodeId(node), host: host.into(), disk_free: free, replicas }
+    }
+
+    fn distinct(v: &[NodeId]) -> bool {
+        v.iter().collect::<HashSet<_>>().len() == v.len()
+    }
+
+    #[test]
+    fn prefers_distinct_hosts() {
+        let mut p = Planner::new(vec![c(1, "a", 100, 0), c(2, "a", 100, 0), c(3, "b", 100, 0), c(4, "c", 100, 0)]);
+        let placed = p.place(3).unwrap();
+        assert!(!placed.shared_hosts);
+        assert_eq!(placed.nodes, vec![NodeId(1), NodeId(3), NodeId(4)]);
+    }
+
+    #[test]
+    fn one_host_shares_it_with_distinct_instances_and_says_so() {
+        let mut p = Planner::new(vec![c(1, "h", 100, 0), c(2, "h", 100, 0), c(3, "h", 100, 0)]);
+        let placed = p.place(3).unwrap();
+        assert!(placed.shared_hosts);
+        assert!(distinct(&placed.nodes));
+        assert_eq!(placed.nodes.len(), 3);
+        let single = p.place(1).unwrap();
+        assert!(!single.shared_hosts, "one replica never shares");
+    }
+
+    #[test]
+    fn never_more_replicas_than_instances() {
+        let mut p = Planner::new(vec![c(1, "a", 1, 0), c(2, "b", 1, 0)]);
+        assert_eq!(p.place(3), Err(NotEnoughNodes { wanted: 3, available: 2 }));
+    }
+
+    #[test]
+    fn prefers_fewer_partitions_then_more_free_space() {
+        let mut p = Planner::new(vec![c(1, "a", 500, 3), c(2, "b", 100, 0), c(3, "c", 900, 0), c(4, "d", 50, 0)]);
+        assert_eq!(p.place(2).unwrap().nodes, vec![NodeId(3), NodeId(2)]);
+    }
+
+    #[test]
+    fn consecutive_partitions_spread_over_the_nodes() {
+        let mut p = Planner::new((1..=6).map(|i| c(i, &format!("h{i}"), 100, 0)).collect());
+        let mut count = std::collections::HashMap::new();
+        for _ in 0..4 {
+            let placed = p.place(3).unwrap();
+            assert!(distinct(&placed.nodes));
+            for n in placed.nodes {
+                *count.entry(n).or_insert(0) += 1;
+            }
+        }
+        // 12 replicas over 6 nodes: 2 each.
+        assert!(count.values().all(|&n| n == 2), "{count:?}");
+    }
+}

@@ -1,0 +1,106 @@
+//! The master group's own membership: who the masters are, and adding one to a running group.
+
+use std::collections::BTreeSet;
+
+use ferrum_proto::msg::master::{JoinMaster, JoinMasterResp, MasterInfo, PromoteMaster};
+use ferrum_proto::{ErrorCode, GroupId, LeaderHint, NodeId};
+use futures_util::future::join_all;
+use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
+use openraft::{BasicNode, ChangeMembers};
+
+use super::{unexpected, Master};
+use crate::resources::Need;
+use crate::state::{CmdReply, MasterCmd};
+
+/// A member of the master group as this master's Raft sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub id: NodeId,
+    pub addr: String,
+    pub voter: bool,
+}
+
+impl Master {
+    pub fn members(&self) -> Vec<Member> {
+        let Some(h) = self.raft.handle(GroupId::MASTER) else { return Vec::new() };
+        let metrics = h.raft.metrics().borrow().clone();
+        let membership = metrics.membership_config.membership();
+        let voters: BTreeSet<u64> = membership.voter_ids().collect();
+        membership
+            .nodes()
+            .map(|(id, n)| Member { id: NodeId(*id), addr: n.addr.clone(), voter: voters.contains(id) })
+            .collect()
+    }
+
+    /// Every master with its (cached) resources.
+    pub(crate) async fn masters_info(&self) -> Vec<MasterInfo> {
+        let members = self.members();
+        let leader = self.raft.status(GroupId::MASTER).ok().and_then(|s| s.leader);
+        let res = join_all(members.iter().map(|m| self.resources.get(&m.addr, Need::Facts))).await;
+        members
+            .into_iter()
+            .zip(res)
+            .map(|(m, r)| MasterInfo {
+                leader: leader == Some(m.id),
+                id: m.id,
+                addr: m.addr,
+                voter: m.voter,
+                resources: r.ok(),
+            })
+            .collect()
+    }
+
+    /// Allocates the Raft id of a master about to join at `addr`.
+    pub async fn join_master(&self, req: JoinMaster) -> Result<JoinMasterResp, ErrorCode> {
+        self.lead().await?;
+        let members = self.members();
+        if let Some(m) = members.iter().find(|m| m.addr == req.addr) {
+            return Ok(JoinMasterResp { id: m.id });
+        }
+        let min_id = NodeId(members.iter().map(|m| m.id.get()).max().unwrap_or(0) + 1);
+        match self.propose(MasterCmd::AllocMasterId { addr: req.addr.clone(), min_id }).await? {
+            CmdReply::Master(id) => {
+                tracing::info!(master = %id, addr = %req.addr, "master id allocated for a joining master");
+                Ok(JoinMasterResp { id })
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Replicates to a joining master until it has caught up, then makes it a voter.
+    pub async fn promote_master(&self, req: PromoteMaster) -> Result<(), ErrorCode> {
+        self.lead().await?;
+        let allocated = self.state.read().expect("state lock").masters.get(&req.id).is_some_and(|m| m.addr == req.addr);
+        if !allocated {
+            return Err(ErrorCode::InvalidArgument(format!(
+                "master {} at {} did not join through this cluster (JoinMaster)",
+                req.id, req.addr
+            )));
+        }
+        if self.members().iter().any(|m| m.id == req.id && m.voter) {
+            return Ok(());
+        }
+        let h = self.raft.handle(GroupId::MASTER).ok_or(ErrorCode::GroupNotFound(GroupId::MASTER))?;
+        h.raft.add_learner(req.id.get(), BasicNode { addr: req.addr.clone() }, true).await.map_err(write_error)?;
+        let voters = ChangeMembers::AddVoterIds(BTreeSet::from([req.id.get()]));
+        h.raft.change_membership(voters, false).await.map_err(write_error)?;
+        tracing::info!(master = %req.id, addr = %req.addr, "master joined the group as a voter");
+        Ok(())
+    }
+}
+
+fn write_error(e: RaftError<u64, ClientWriteError<u64, BasicNode>>) -> ErrorCode {
+    match e {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => ErrorCode::NotLeader {
+            leader: match (f.leader_id, f.leader_node) {
+                (Some(id), Some(n)) => Some(LeaderHint { node: NodeId(id), addr: n.addr }),
+                _ => None,
+            },
+        },
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(ChangeMembershipError::InProgress(_))) => {
+            ErrorCode::Busy
+        }
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => ErrorCode::InvalidArgument(e.to_string()),
+        RaftError::Fatal(e) => ErrorCode::Unavailable(e.to_string()),
+    }
+}
