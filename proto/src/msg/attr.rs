@@ -92,15 +92,20 @@ pub enum SetTime {
     At(Time),
 }
 
-/// The attributes a `SetAttr` changes; `None` leaves one as it is. Size changes go through `Truncate`,
-/// which also frees the data past the new end.
+/// The attributes a `SetAttr` changes; `None` leaves one as it is.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SetAttrFields {
+    /// Permission bits (`0o7777`); the file type cannot change.
     pub mode: Option<u32>,
     pub uid: Option<u32>,
     pub gid: Option<u32>,
     pub atime: Option<SetTime>,
     pub mtime: Option<SetTime>,
+    /// New size of a regular file: the extents past it are dropped (freed), a larger size leaves a hole.
+    pub size: Option<u64>,
+    /// ctime to record instead of the server's clock (FUSE writeback caching sends the kernel's); owner
+    /// or root only.
+    pub ctime: Option<Time>,
 }
 
 #[cfg(test)]
