@@ -30,7 +30,7 @@ fn main() -> std::process::ExitCode {
 
 async fn run(args: Args) -> Result<(), MainError> {
     let (config, meta) = instance::load::<MetaConfig>(&args.instance, "metanode")?;
-    let node = Node::start(config, NodeRole::Meta, args.node, meta_app_factory()).await?;
+    let node = Node::start(config, NodeRole::Meta, args.node, |_| meta_app_factory()).await?;
     let service = MetaService::new(node.raft.clone(), node.inst.pool.clone(), &meta, Failpoints::from_env());
     tokio::spawn(sweeper::run(service.peers().clone(), meta, node.inst.shutdown.token()));
     node.serve(Arc::new(service)).await?;

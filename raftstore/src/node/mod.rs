@@ -52,13 +52,16 @@ pub struct Node {
 
 impl Node {
     /// Starts the instance (lock, ports, RocksDB), obtains the node id, reopens hosted partitions.
+    /// `factory` builds the partitions' [`AppFactory`] from the started instance (apps that need its
+    /// RocksDB, data dir or metrics registry take them from there).
     pub async fn start(
         config: InstanceConfig,
         role: NodeRole,
         args: NodeArgs,
-        factory: AppFactory,
+        factory: impl FnOnce(&Instance) -> AppFactory,
     ) -> Result<Node, RaftStoreError> {
         let inst = Instance::start(config, instance_role(role)).await?;
+        let factory = factory(&inst);
         let master = (!args.master.is_empty())
             .then(|| LeaderClient::new(inst.pool.clone(), args.master.clone(), RetryPolicy::default()));
         let node_id = identity::resolve(&inst, role, &args, master.as_ref()).await?;
