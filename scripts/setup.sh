@@ -4,6 +4,7 @@
 #   libclang-dev    bindgen (rocksdb's -sys crate) needs libclang
 #   fuse3           fusermount3, which the FUSE client uses to mount without libfuse
 #   fio             the fio verify tests on the mount
+# and pjdfstest from crates.io.
 set -euo pipefail
 PKGS=(librocksdb-dev libclang-dev fuse3 fio)
 missing=()
@@ -18,3 +19,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust (rustup) first" >&2; exit 1; }
+# pjdfstest (the POSIX conformance suite the FUSE tests run), from crates.io.
+if ! command -v pjdfstest >/dev/null; then
+    echo "setup: installing pjdfstest" >&2
+    cargo install pjdfstest --version '^0.2' --locked --quiet
+fi

@@ -1,0 +1,259 @@
+//! [`MetaBackend`] over the metanodes. Routing follows `ferrum_proto::msg::meta`: calls about an inode go
+//! to its partition, calls about a name to the directory's partition, `Link` and `Rename` to the
+//! partition of `new_parent`. Mutations get a fresh `OpId`; those that may span partitions carry the
+//! volume's meta routes.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use ferrum_proto::msg::attr::{InodeAttr, SetAttrFields};
+use ferrum_proto::msg::extent::ExtentKey;
+use ferrum_proto::msg::meta::{
+    Create, Cred, Evict, ExtentAppend, ExtentList, ExtentListResp, GetAttr, GetXattr, Link, ListXattr, Lookup,
+    Mkdir, ReadDir, ReadDirResp, Readlink, RemoveXattr, Rename, RenameResp, Rmdir, SetAttr, SetXattr, StatFs,
+    Symlink, Truncate, Unlink, Unlinked,
+};
+use ferrum_proto::msg::name::Name;
+use ferrum_proto::msg::Rpc;
+use ferrum_proto::{ErrorCode, InodeId, PartitionId};
+use futures_util::future::try_join_all;
+
+use super::cluster::Cluster;
+use crate::backend::{BResult, MetaBackend, NewNode, VolumeUsage};
+
+pub struct RpcMeta {
+    c: Arc<Cluster>,
+}
+
+impl RpcMeta {
+    pub fn new(c: Arc<Cluster>) -> RpcMeta {
+        RpcMeta { c }
+    }
+
+    pub fn cluster(&self) -> &Arc<Cluster> {
+        &self.c
+    }
+
+    /// A call that allocates an inode: if the chosen partition's inode range is used up, pick another
+    /// (after a view refresh, which shows the partition the master split off) and try once more.
+    async fn allocating<R: Rpc>(&self, parent: InodeId, make: impl Fn(PartitionId, PartitionId) -> R)
+        -> BResult<R::Response> {
+        let mut chosen = None;
+        let r = self
+            .c
+            .call_meta(parent, |partition| {
+                let inode_partition = self.c.inode_partition(partition);
+                chosen = Some(inode_partition);
+                make(partition, inode_partition)
+            })
+            .await;
+        match (r, chosen) {
+            (Err(ErrorCode::NoSpace), Some(full)) => {
+                self.c.mark_exhausted(full);
+                self.c.refresh().await?;
+                self.c.call_meta(parent, |partition| make(partition, self.c.inode_partition(partition))).await
+            }
+            (r, _) => r,
+        }
+    }
+}
+
+impl MetaBackend for RpcMeta {
+    async fn lookup(&self, parent: InodeId, name: &Name, cred: &Cred) -> BResult<InodeAttr> {
+        let r = self
+            .c
+            .call_meta(parent, |partition| Lookup { partition, parent, name: name.clone(), cred: cred.clone() })
+            .await?;
+        match r.attr {
+            Some(attr) => Ok(attr),
+            // The child's inode lives in another partition than the directory.
+            None => self.get_attr(r.inode).await,
+        }
+    }
+
+    async fn get_attr(&self, inode: InodeId) -> BResult<InodeAttr> {
+        Ok(self.c.call_meta(inode, |partition| GetAttr { partition, inode }).await?.attr)
+    }
+
+    async fn set_attr(&self, inode: InodeId, set: &SetAttrFields, cred: &Cred, handle: bool) -> BResult<InodeAttr> {
+        let op = self.c.ops.next();
+        let make = |partition| SetAttr { partition, op, inode, set: set.clone(), cred: cred.clone(), handle };
+        Ok(self.c.call_meta(inode, make).await?.attr)
+    }
+
+    async fn create(&self, parent: InodeId, name: &Name, n: &NewNode, cred: &Cred) -> BResult<InodeAttr> {
+        let op = self.c.ops.next();
+        let make = |partition, inode_partition| Create {
+            partition,
+            op,
+            parent,
+            name: name.clone(),
+            kind: n.kind,
+            mode: n.mode,
+            rdev: n.rdev,
+            cred: cred.clone(),
+            inode_partition,
+            routes: self.c.meta_routes(),
+        };
+        Ok(self.allocating(parent, make).await?.attr)
+    }
+
+    async fn mkdir(&self, parent: InodeId, name: &Name, mode: u32, cred: &Cred) -> BResult<InodeAttr> {
+        let op = self.c.ops.next();
+        let make = |partition, inode_partition| Mkdir {
+            partition,
+            op,
+            parent,
+            name: name.clone(),
+            mode,
+            cred: cred.clone(),
+            inode_partition,
+            routes: self.c.meta_routes(),
+        };
+        Ok(self.allocating(parent, make).await?.attr)
+    }
+
+    async fn symlink(&self, parent: InodeId, name: &Name, target: &Bytes, cred: &Cred) -> BResult<InodeAttr> {
+        let op = self.c.ops.next();
+        let make = |partition, inode_partition| Symlink {
+            partition,
+            op,
+            parent,
+            name: name.clone(),
+            target: target.clone(),
+            cred: cred.clone(),
+            inode_partition,
+            routes: self.c.meta_routes(),
+        };
+        Ok(self.allocating(parent, make).await?.attr)
+    }
+
+    async fn link(&self, inode: InodeId, new_parent: InodeId, new_name: &Name, cred: &Cred) -> BResult<InodeAttr> {
+        let op = self.c.ops.next();
+        let make = |partition| Link {
+            partition,
+            op,
+            inode,
+            new_parent,
+            new_name: new_name.clone(),
+            cred: cred.clone(),
+            routes: self.c.meta_routes(),
+        };
+        Ok(self.c.call_meta(new_parent, make).await?.attr)
+    }
+
+    async fn unlink(&self, parent: InodeId, name: &Name, cred: &Cred) -> BResult<Unlinked> {
+        let op = self.c.ops.next();
+        let make = |partition| Unlink {
+            partition,
+            op,
+            parent,
+            name: name.clone(),
+            cred: cred.clone(),
+            routes: self.c.meta_routes(),
+        };
+        self.c.call_meta(parent, make).await
+    }
+
+    async fn rmdir(&self, parent: InodeId, name: &Name, cred: &Cred) -> BResult<()> {
+        let op = self.c.ops.next();
+        let make = |partition| Rmdir {
+            partition,
+            op,
+            parent,
+            name: name.clone(),
+            cred: cred.clone(),
+            routes: self.c.meta_routes(),
+        };
+        self.c.call_meta(parent, make).await
+    }
+
+    async fn rename(&self, parent: InodeId, name: &Name, new_parent: InodeId, new_name: &Name, flags: u32, cred: &Cred)
+        -> BResult<RenameResp> {
+        let op = self.c.ops.next();
+        let make = |partition| Rename {
+            partition,
+            op,
+            parent,
+            name: name.clone(),
+            new_parent,
+            new_name: new_name.clone(),
+            flags,
+            cred: cred.clone(),
+            routes: self.c.meta_routes(),
+        };
+        self.c.call_meta(new_parent, make).await
+    }
+
+    async fn readlink(&self, inode: InodeId) -> BResult<Bytes> {
+        Ok(self.c.call_meta(inode, |partition| Readlink { partition, inode }).await?.target)
+    }
+
+    async fn read_dir(&self, inode: InodeId, cursor: Option<&Name>, limit: u32) -> BResult<ReadDirResp> {
+        let limit = limit.min(ReadDir::MAX_LIMIT);
+        self.c.call_meta(inode, |partition| ReadDir { partition, inode, cursor: cursor.cloned(), limit }).await
+    }
+
+    async fn get_xattr(&self, inode: InodeId, name: &Name, cred: &Cred) -> BResult<Bytes> {
+        let make = |partition| GetXattr { partition, inode, name: name.clone(), cred: cred.clone() };
+        Ok(self.c.call_meta(inode, make).await?.value)
+    }
+
+    async fn set_xattr(&self, inode: InodeId, name: &Name, value: &Bytes, flags: u32, cred: &Cred) -> BResult<()> {
+        let op = self.c.ops.next();
+        let make = |partition| SetXattr {
+            partition,
+            op,
+            inode,
+            name: name.clone(),
+            value: value.clone(),
+            flags,
+            cred: cred.clone(),
+        };
+        self.c.call_meta(inode, make).await
+    }
+
+    async fn list_xattr(&self, inode: InodeId, cred: &Cred) -> BResult<Vec<Name>> {
+        Ok(self.c.call_meta(inode, |partition| ListXattr { partition, inode, cred: cred.clone() }).await?.names)
+    }
+
+    async fn remove_xattr(&self, inode: InodeId, name: &Name, cred: &Cred) -> BResult<()> {
+        let op = self.c.ops.next();
+        let make = |partition| RemoveXattr { partition, op, inode, name: name.clone(), cred: cred.clone() };
+        self.c.call_meta(inode, make).await
+    }
+
+    async fn stat_fs(&self) -> BResult<VolumeUsage> {
+        let parts = self.c.meta_partitions();
+        let each = try_join_all(parts.iter().map(|(partition, first)| {
+            let partition = *partition;
+            self.c.call_meta(*first, move |_| StatFs { partition })
+        }))
+        .await?;
+        Ok(each.iter().fold(VolumeUsage { free_inodes: Some(0), ..VolumeUsage::default() }, |acc, s| VolumeUsage {
+            inodes: acc.inodes + s.inodes,
+            bytes: acc.bytes + s.bytes,
+            free_inodes: acc.free_inodes.map(|f| f.saturating_add(s.free_inodes)),
+        }))
+    }
+
+    async fn extent_append(&self, inode: InodeId, extents: &[ExtentKey], cred: &Cred) -> BResult<()> {
+        let op = self.c.ops.next();
+        let make = |partition| ExtentAppend { partition, op, inode, extents: extents.to_vec(), cred: cred.clone() };
+        self.c.call_meta(inode, make).await
+    }
+
+    async fn extent_list(&self, inode: InodeId) -> BResult<ExtentListResp> {
+        self.c.call_meta(inode, |partition| ExtentList { partition, inode }).await
+    }
+
+    async fn truncate(&self, inode: InodeId, size: u64) -> BResult<InodeAttr> {
+        let op = self.c.ops.next();
+        Ok(self.c.call_meta(inode, |partition| Truncate { partition, op, inode, size }).await?.attr)
+    }
+
+    async fn evict(&self, inode: InodeId) -> BResult<()> {
+        let op = self.c.ops.next();
+        self.c.call_meta(inode, |partition| Evict { partition, op, inode }).await
+    }
+}

@@ -1,0 +1,17 @@
+//! The FUSE side: a thin [`fuser::Filesystem`] adapter over [`crate::vfs::Vfs`], and mounting.
+//!
+//! Every kernel request is handled the same way: copy the arguments out of fuser's buffer, spawn the
+//! operation onto the tokio runtime, reply from the task. The FUSE threads never wait for the network,
+//! so one slow request (a dead datanode's timeout) never blocks the others.
+
+mod adapter;
+mod attr;
+mod cred;
+mod ops_dir;
+mod ops_entry;
+mod ops_file;
+mod ops_misc;
+mod mount;
+
+pub use adapter::FuseFs;
+pub use mount::{is_fuse_mount, mount, preflight, unmount, MountConfig, Mounted, PreflightError};

@@ -1,0 +1,47 @@
+//! Tunables of the client library; the defaults are what `ferrum mount` uses.
+
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct VfsConfig {
+    /// How long the kernel (and this client) may trust an inode's attributes.
+    pub attr_ttl: Duration,
+    /// How long the kernel may trust a name → inode mapping.
+    pub entry_ttl: Duration,
+    /// Buffered bytes of one file that start a background flush. Large enough that a stream of small
+    /// writes leaves as few, large extent writes; small enough to bound memory per open file.
+    pub flush_threshold: usize,
+    /// Largest single datanode write or read; bigger ranges are split and sent in parallel.
+    pub io_chunk: usize,
+    /// Datanode calls one flush or read keeps in flight.
+    pub io_concurrency: usize,
+    /// Size at which a file's append extent is closed and a new one created.
+    pub max_extent_size: u64,
+    /// Read-ahead unit; also the granularity of the read-ahead cache.
+    pub readahead_block: u64,
+    /// How far ahead a sequential reader is served (0 turns read-ahead off).
+    pub readahead_max: u64,
+    /// Entries fetched per directory page.
+    pub readdir_page: u32,
+    /// Attributes kept by the client-side attribute cache.
+    pub attr_cache_capacity: usize,
+}
+
+impl Default for VfsConfig {
+    fn default() -> Self {
+        VfsConfig {
+            attr_ttl: Duration::from_secs(1),
+            entry_ttl: Duration::from_secs(1),
+            flush_threshold: 8 << 20,
+            // Each write is one Raft entry on the data partition: 1 MiB keeps entries small enough to
+            // interleave with heartbeats, and 16 in flight keep the pipe full.
+            io_chunk: 1 << 20,
+            io_concurrency: 16,
+            max_extent_size: 128 << 20,
+            readahead_block: 1 << 20,
+            readahead_max: 8 << 20,
+            readdir_page: 1024,
+            attr_cache_capacity: 65_536,
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! The write-out pipeline: buffered ranges → extent writes on the datanodes → extent keys on the
+//! metanode.
+//!
+//! Bytes over a part of the file that already has data are written in place, into the extent that holds
+//! it (no new key, no metadata change, no garbage). Bytes over holes or past the end are appended to the
+//! file's current append extent, packed back to back, and described by new keys. Writes go out in
+//! chunks of at most `io_chunk`, several in parallel; the keys follow in one metanode call once every
+//! byte is stored, so a key never points at bytes that are not there. That call is made even when there
+//! are no new keys: it is what moves the file's mtime.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use ferrum_proto::msg::extent::ExtentKey;
+use futures_util::{stream, StreamExt, TryStreamExt};
+
+use super::extent_map::{ExtentMap, Segment};
+use super::open_inode::{AppendCursor, OpenInode};
+use super::Vfs;
+use crate::backend::{DataBackend, ExtentAddr, MetaBackend};
+use crate::error::Result;
+
+/// One datanode write: consecutive bytes of one extent.
+struct WriteJob {
+    at: ExtentAddr,
+    offset: u64,
+    parts: Vec<Bytes>,
+    len: usize,
+}
+
+impl WriteJob {
+    fn into_bytes(self) -> Bytes {
+        if self.parts.len() == 1 {
+            return self.parts.into_iter().next().expect("one part");
+        }
+        let mut buf = BytesMut::with_capacity(self.len);
+        for p in &self.parts {
+            buf.extend_from_slice(p);
+        }
+        buf.freeze()
+    }
+}
+
+/// Adds `bytes` for `at` at `offset` to the job list, extending the last job when contiguous, and never
+/// letting a job exceed `chunk`.
+fn push_job(jobs: &mut Vec<WriteJob>, chunk: usize, at: ExtentAddr, mut offset: u64, mut bytes: Bytes) {
+    while !bytes.is_empty() {
+        match jobs.last_mut() {
+            Some(j) if j.at == at && j.offset + j.len as u64 == offset && j.len < chunk => {
+                let take = (chunk - j.len).min(bytes.len());
+                j.parts.push(bytes.split_to(take));
+                j.len += take;
+                offset += take as u64;
+            }
+            _ => {
+                let take = chunk.min(bytes.len());
+                jobs.push(WriteJob { at, offset, parts: vec![bytes.split_to(take)], len: take });
+                offset += take as u64;
+            }
+        }
+    }
+}
+
+impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
+    /// Makes everything buffered for `node` durable; returns (and clears) any write-back error.
+    pub(super) async fn flush_node(&self, node: &Arc<OpenInode>) -> Result<()> {
+        let _serial = node.flush_lock.lock().await;
+        let _ = self.write_back(node).await;
+        node.lock().take_error()
+    }
+
+    /// Sends what is buffered now. The caller holds `node.flush_lock`. A failure is also left in the
+    /// node, for whoever reports it to the application.
+    pub(super) async fn write_back(&self, node: &Arc<OpenInode>) -> Result<()> {
+        let ranges = {
+            let mut d = node.lock();
+            if d.dirty.is_empty() {
+                return Ok(());
+            }
+            let ranges = Arc::new(d.dirty.take());
+            d.inflight = Some(ranges.clone());
+            ranges
+        };
+        let result = self.write_ranges(node, &ranges).await;
+        self.inner.attrs.invalidate(node.ino);
+        let mut d = node.lock();
+        d.inflight = None;
+        d.data_changed();
+        match result {
+            Ok(keys) => {
+                if let Some((map, size)) = &mut d.extents {
+                    for k in &keys {
+                        map.insert(k);
+                        *size = (*size).max(k.file_end());
+                    }
+                }
+                d.written_end = d.dirty.end();
+                if d.dirty.is_empty() {
+                    d.mtime = None;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(inode = %node.ino, error = %e, "write-back failed; buffered writes dropped");
+                d.error = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    /// Loads the extent map unless it is loaded. The caller holds `node.flush_lock`, so no flush can
+    /// add keys between the metanode's answer and its use.
+    pub(super) async fn load_extents_locked(&self, node: &OpenInode) -> Result<()> {
+        if node.lock().extents.is_some() {
+            return Ok(());
+        }
+        let list = self.inner.meta.extent_list(node.ino).await?;
+        let mut d = node.lock();
+        d.extents = Some((ExtentMap::from_keys(&list.extents), list.size));
+        Ok(())
+    }
+
+    async fn write_ranges(&self, node: &OpenInode, ranges: &[(u64, Bytes)]) -> Result<Vec<ExtentKey>> {
+        let cfg = &self.inner.cfg;
+        self.load_extents_locked(node).await?;
+        let (segments, mut cursor, writer) = {
+            let d = node.lock();
+            let map = &d.extents.as_ref().expect("loaded above").0;
+            let mut segments = Vec::new();
+            for (offset, bytes) in ranges {
+                for seg in map.resolve(*offset, bytes.len() as u64) {
+                    let (file_offset, len) = match seg {
+                        Segment::Data { file_offset, len, .. } | Segment::Hole { file_offset, len } => (file_offset, len),
+                    };
+                    let from = (file_offset - offset) as usize;
+                    segments.push((seg, bytes.slice(from..from + len as usize)));
+                }
+            }
+            (segments, d.append, d.writer.clone())
+        };
+        let mut jobs = Vec::new();
+        let mut keys = Vec::new();
+        for (seg, bytes) in segments {
+            match seg {
+                Segment::Data { at, extent_offset, .. } => push_job(&mut jobs, cfg.io_chunk, at, extent_offset, bytes),
+                Segment::Hole { file_offset, .. } => {
+                    let mut pos = 0usize;
+                    while pos < bytes.len() {
+                        let c = match cursor {
+                            Some(c) if c.next < cfg.max_extent_size => c,
+                            _ => AppendCursor { at: self.inner.data.create_extent().await?, next: 0 },
+                        };
+                        let take = ((cfg.max_extent_size - c.next) as usize).min(bytes.len() - pos);
+                        keys.push(ExtentKey {
+                            file_offset: file_offset + pos as u64,
+                            partition: c.at.partition,
+                            extent: c.at.extent,
+                            extent_offset: c.next,
+                            len: take as u64,
+                        });
+                        push_job(&mut jobs, cfg.io_chunk, c.at, c.next, bytes.slice(pos..pos + take));
+                        cursor = Some(AppendCursor { at: c.at, next: c.next + take as u64 });
+                        pos += take;
+                    }
+                }
+            }
+        }
+        // Remembered even if a write below fails: reusing an offset of a half-written extent would be
+        // harmless, but skipping it is simpler to reason about.
+        node.lock().append = cursor;
+        let data = &self.inner.data;
+        stream::iter(jobs)
+            .map(|j| {
+                let (at, offset) = (j.at, j.offset);
+                data.write(at, offset, j.into_bytes())
+            })
+            .buffer_unordered(cfg.io_concurrency.max(1))
+            .try_collect::<Vec<()>>()
+            .await?;
+        // Even with no new keys (everything was overwritten in place) the metanode records the write:
+        // it sets mtime and ctime, and drops setuid/setgid for a non-root writer.
+        self.inner.meta.extent_append(node.ino, &keys, &writer).await?;
+        Ok(keys)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ferrum_proto::{ExtentId, PartitionId};
+
+    use super::*;
+
+    fn at(e: u64) -> ExtentAddr {
+        ExtentAddr { partition: PartitionId(1), extent: ExtentId(e) }
+    }
+
+    #[test]
+    fn jobs_merge_contiguous_bytes_up_to_the_chunk_size() {
+        let mut jobs = Vec::new();
+        for i in 0..10u64 {
+            push_job(&mut jobs, 16, at(1), i * 4, Bytes::from(vec![i as u8; 4]));
+        }
+        assert_eq!(jobs.iter().map(|j| (j.offset, j.len)).collect::<Vec<_>>(), vec![(0, 16), (16, 16), (32, 8)]);
+        let first = jobs.remove(0).into_bytes();
+        assert_eq!(&first[..], &[0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3]);
+    }
+
+    #[test]
+    fn jobs_split_large_bytes_and_never_merge_across_extents_or_gaps() {
+        let mut jobs = Vec::new();
+        push_job(&mut jobs, 4, at(1), 0, Bytes::from(vec![7; 10]));
+        push_job(&mut jobs, 4, at(2), 10, Bytes::from(vec![8; 2]));
+        push_job(&mut jobs, 4, at(2), 20, Bytes::from(vec![9; 2]));
+        let shape: Vec<_> = jobs.iter().map(|j| (j.at.extent.0, j.offset, j.len)).collect();
+        assert_eq!(shape, vec![(1, 0, 4), (1, 4, 4), (1, 8, 2), (2, 10, 2), (2, 20, 2)]);
+    }
+}

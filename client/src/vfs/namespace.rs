@@ -1,0 +1,215 @@
+//! Namespace and attribute operations: lookup, getattr/setattr, creating and removing names, links,
+//! renames, symlinks, access checks.
+
+use bytes::Bytes;
+use ferrum_proto::msg::attr::{FileKind, InodeAttr, SetAttrFields, SetTime};
+use ferrum_proto::msg::meta::Unlinked;
+use ferrum_proto::msg::name::Name;
+use ferrum_proto::{ErrorCode, InodeId};
+
+use super::extent_map::ExtentMap;
+use super::open_inode::OpenInode;
+use super::{Cred, Fh, Vfs};
+use crate::backend::{DataBackend, MetaBackend, NewNode};
+use crate::error::Result;
+
+/// The attributes a `setattr` changes; `None` leaves one as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SetAttr {
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub size: Option<u64>,
+    pub atime: Option<SetTime>,
+    pub mtime: Option<SetTime>,
+}
+
+/// The file kind encoded in a `mode`'s `S_IFMT` bits (`mknod`); a missing type means a regular file.
+pub fn kind_of_mode(mode: u32) -> Result<FileKind> {
+    Ok(match mode & libc::S_IFMT {
+        0 | libc::S_IFREG => FileKind::File,
+        libc::S_IFIFO => FileKind::Fifo,
+        libc::S_IFSOCK => FileKind::Socket,
+        libc::S_IFCHR => FileKind::CharDev,
+        libc::S_IFBLK => FileKind::BlockDev,
+        libc::S_IFDIR => FileKind::Dir,
+        libc::S_IFLNK => FileKind::Symlink,
+        other => return Err(ErrorCode::InvalidArgument(format!("file type {other:#o}")).into()),
+    })
+}
+
+impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
+    /// `attr` as this client sees it (buffered writes included) and remembered.
+    fn seen(&self, mut attr: InodeAttr) -> InodeAttr {
+        self.inner.attrs.put(&attr);
+        if let Some(node) = self.open_node(attr.inode) {
+            node.overlay_attr(&mut attr);
+        }
+        attr
+    }
+
+    pub async fn lookup(&self, parent: InodeId, name: &Name, cred: &Cred) -> Result<InodeAttr> {
+        if name.len() > Name::MAX_LEN {
+            return Err(ErrorCode::NameTooLong.into());
+        }
+        let attr = self.inner.meta.lookup(parent, name, cred).await?;
+        Ok(self.seen(attr))
+    }
+
+    pub async fn getattr(&self, ino: InodeId) -> Result<InodeAttr> {
+        let attr = match self.inner.attrs.get(ino) {
+            Some(attr) => attr,
+            None => self.inner.meta.get_attr(ino).await?,
+        };
+        Ok(self.seen(attr))
+    }
+
+    /// `fh`: the change comes through an open file (`ftruncate`, `fchmod`, ...).
+    pub async fn setattr(&self, ino: InodeId, req: &SetAttr, fh: Option<Fh>, cred: &Cred) -> Result<InodeAttr> {
+        self.inner.attrs.invalidate(ino);
+        let node = self.open_node(ino);
+        if let Some(node) = &node {
+            // Buffered writes land first: a later flush would otherwise undo a truncate or move the mtime
+            // an application (cp -p, tar) has just set.
+            self.flush_node(node).await?;
+        }
+        let fields = SetAttrFields {
+            mode: req.mode,
+            uid: req.uid,
+            gid: req.gid,
+            atime: req.atime,
+            mtime: req.mtime,
+            size: req.size,
+            ctime: None,
+        };
+        let attr = if fields == SetAttrFields::default() {
+            self.inner.meta.get_attr(ino).await?
+        } else {
+            self.inner.meta.set_attr(ino, &fields, cred, fh.is_some()).await?
+        };
+        if let (Some(size), Some(node)) = (req.size, &node) {
+            self.truncated(node, size);
+        }
+        Ok(self.seen(attr))
+    }
+
+    /// The metanode cut the file at `size`: make the open state agree.
+    pub(super) fn truncated(&self, node: &OpenInode, size: u64) {
+        let mut d = node.lock();
+        d.dirty.truncate(size);
+        match (&mut d.extents, size) {
+            (_, 0) => d.extents = Some((ExtentMap::new(), 0)),
+            (Some((map, s)), _) => {
+                map.truncate(size);
+                *s = size;
+            }
+            (None, _) => {}
+        }
+        d.written_end = d.dirty.end();
+        d.data_changed();
+    }
+
+    /// A regular file, fifo, socket or device node; the type comes from `mode`'s `S_IFMT` bits.
+    pub async fn mknod(&self, parent: InodeId, name: &Name, mode: u32, rdev: u32, cred: &Cred) -> Result<InodeAttr> {
+        let kind = kind_of_mode(mode)?;
+        if matches!(kind, FileKind::Dir | FileKind::Symlink) {
+            return Err(ErrorCode::InvalidArgument("mknod of a directory or symlink".into()).into());
+        }
+        let node = NewNode { kind, mode: mode & 0o7777, rdev };
+        let attr = self.inner.meta.create(parent, name, &node, cred).await?;
+        self.inner.attrs.invalidate(parent);
+        Ok(self.seen(attr))
+    }
+
+    pub async fn mkdir(&self, parent: InodeId, name: &Name, mode: u32, cred: &Cred) -> Result<InodeAttr> {
+        let attr = self.inner.meta.mkdir(parent, name, mode & 0o7777, cred).await?;
+        self.inner.attrs.invalidate(parent);
+        Ok(self.seen(attr))
+    }
+
+    pub async fn symlink(&self, parent: InodeId, name: &Name, target: Bytes, cred: &Cred) -> Result<InodeAttr> {
+        let attr = self.inner.meta.symlink(parent, name, &target, cred).await?;
+        self.inner.attrs.invalidate(parent);
+        Ok(self.seen(attr))
+    }
+
+    pub async fn link(&self, ino: InodeId, new_parent: InodeId, new_name: &Name, cred: &Cred) -> Result<InodeAttr> {
+        let attr = self.inner.meta.link(ino, new_parent, new_name, cred).await?;
+        self.inner.attrs.invalidate(new_parent);
+        Ok(self.seen(attr))
+    }
+
+    pub async fn readlink(&self, ino: InodeId) -> Result<Bytes> {
+        Ok(self.inner.meta.readlink(ino).await?)
+    }
+
+    pub async fn unlink(&self, parent: InodeId, name: &Name, cred: &Cred) -> Result<()> {
+        let gone = self.inner.meta.unlink(parent, name, cred).await?;
+        self.inner.attrs.invalidate(parent);
+        self.unlinked(gone);
+        Ok(())
+    }
+
+    pub async fn rmdir(&self, parent: InodeId, name: &Name, cred: &Cred) -> Result<()> {
+        self.inner.meta.rmdir(parent, name, cred).await?;
+        self.inner.attrs.invalidate(parent);
+        Ok(())
+    }
+
+    pub async fn rename(&self, parent: InodeId, name: &Name, new_parent: InodeId, new_name: &Name, flags: u32, cred: &Cred)
+        -> Result<()> {
+        let resp = self.inner.meta.rename(parent, name, new_parent, new_name, flags, cred).await?;
+        // The moved inode's ctime changed and the reply does not name it: forget every cached attribute
+        // rather than serve a stale one (renames are rare next to stats).
+        self.inner.attrs.clear();
+        if let Some(gone) = resp.replaced {
+            self.unlinked(gone);
+        }
+        Ok(())
+    }
+
+    /// An entry went away: an inode left without links is deleted now, or when its last handle closes.
+    fn unlinked(&self, gone: Unlinked) {
+        self.inner.attrs.invalidate(gone.inode);
+        if gone.nlink == 0 && !self.mark_orphan(gone.inode) {
+            self.evict_later(gone.inode);
+        }
+    }
+
+    /// Evicts in the background: the caller (unlink, rename, release) does not wait for the space.
+    pub(super) fn evict_later(&self, ino: InodeId) {
+        let vfs = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = vfs.inner.meta.evict(ino).await {
+                tracing::warn!(inode = %ino, error = %e, "evicting an unlinked inode failed; its space leaks until repaired");
+            }
+        });
+    }
+
+    /// `access(2)` against the stored mode, owner and group (the kernel checks most calls itself under
+    /// `default_permissions`; this answers the explicit `access` call).
+    pub async fn access(&self, ino: InodeId, mask: i32, cred: &Cred) -> Result<()> {
+        let attr = self.getattr(ino).await?;
+        if mask == libc::F_OK {
+            return Ok(());
+        }
+        let mask = (mask & 7) as u32;
+        if cred.is_root() {
+            // Root may do anything but execute a file nobody may execute.
+            let x_denied = mask & 1 != 0 && attr.kind != FileKind::Dir && attr.mode & 0o111 == 0;
+            return if x_denied { Err(ErrorCode::PermissionDenied.into()) } else { Ok(()) };
+        }
+        let bits = if cred.uid == attr.uid {
+            attr.mode >> 6
+        } else if cred.in_group(attr.gid) {
+            attr.mode >> 3
+        } else {
+            attr.mode
+        } & 7;
+        if bits & mask == mask {
+            Ok(())
+        } else {
+            Err(ErrorCode::PermissionDenied.into())
+        }
+    }
+}

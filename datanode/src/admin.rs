@@ -1,0 +1,37 @@
+//! Hosting partitions on request (`MASTER_CREATE_PARTITION`, `MASTER_DELETE_PARTITION`), as the master
+//! (or a test standing in for it) asks every member of a new partition.
+//!
+//! Interim: the raftstore's node agent (`ferrum_raftstore::node`) takes this over; until then the
+//! datanode serves these two opcodes itself so it can be run and tested with `--node-id`.
+
+use std::collections::BTreeMap;
+
+use ferrum_proto::msg::master::{CreatePartition, DeletePartition};
+use ferrum_proto::msg::topology::PartitionKind;
+use ferrum_proto::rpc::{Incoming, Outgoing};
+use ferrum_proto::{msg, ErrorCode, GroupId, NodeId, Opcode};
+use ferrum_raftstore::{GroupDesc, MultiRaft};
+
+use crate::context::{DataContext, KIND};
+
+pub async fn handle(raft: &MultiRaft, ctx: &DataContext, req: Incoming) -> Result<Outgoing, ErrorCode> {
+    match req.opcode {
+        Opcode::MASTER_CREATE_PARTITION => {
+            let cp: CreatePartition = req.decode()?;
+            if cp.kind != PartitionKind::Data {
+                return Err(ErrorCode::InvalidArgument(format!("a datanode hosts data partitions, not {:?}", cp.kind)));
+            }
+            let members: BTreeMap<NodeId, String> = cp.members.iter().map(|r| (r.node, r.addr.clone())).collect();
+            let desc = GroupDesc { kind: KIND.into(), params: msg::encode(&cp).to_vec() };
+            raft.create_group(GroupId::from(cp.partition), desc, members).await?;
+            Ok(Outgoing::msg(&()))
+        }
+        Opcode::MASTER_DELETE_PARTITION => {
+            let d: DeletePartition = req.decode()?;
+            raft.remove_group(GroupId::from(d.partition)).await?;
+            ctx.remove(d.partition).map_err(|e| ErrorCode::Internal(e.to_string()))?;
+            Ok(Outgoing::msg(&()))
+        }
+        other => Err(ErrorCode::UnknownOpcode(other.0)),
+    }
+}

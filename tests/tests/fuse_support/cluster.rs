@@ -1,0 +1,147 @@
+//! A real multi-process Ferrum cluster for the FUSE tests: masters, 3 metanodes and 3 datanodes, each
+//! its own process on its own loopback ports with its own data dir, and a volume created through the
+//! masters' RPC API (the same call `ferrum volume create` and `ferrum dev up` make).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ferrum_proto::msg::master::{CreateVolume, GetVolumeView, ListNodes, NodeState, VolumeViewReply};
+use ferrum_proto::msg::topology::VolumeView;
+use ferrum_proto::rpc::{ClientConfig, ConnPool, LeaderClient, RetryPolicy};
+use ferrum_proto::{ClientId, InodeId, OpId, RequestId};
+use ferrum_tests::harness::{binary, free_addr, wait_for_async, Proc, TestDir};
+
+pub const T: Duration = Duration::from_secs(90);
+
+/// Heartbeats well inside the election timeout even on a loaded CI box running debug builds; a killed
+/// leader is still replaced within seconds.
+const RAFT: &str = "[raft]\nheartbeat_ms = 200\nelection_timeout_min_ms = 2000\nelection_timeout_max_ms = 4000\n";
+
+pub struct Instance {
+    pub name: String,
+    pub addr: SocketAddr,
+    pub proc: Proc,
+    /// Where its `/metrics` are served, when asked for.
+    pub metrics: Option<SocketAddr>,
+}
+
+impl Instance {
+    /// Raft groups this instance leads right now (from its metrics).
+    pub fn leader_groups(&self) -> u64 {
+        let Some(addr) = self.metrics else { return 0 };
+        let Ok(resp) = ferrum_tests::harness::http::get(addr, "/metrics", Duration::from_secs(5)) else { return 0 };
+        resp.text()
+            .lines()
+            .find(|l| l.starts_with("ferrum_raft_leader_groups") && !l.starts_with('#'))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .map_or(0, |v| v as u64)
+    }
+}
+
+/// The index of an instance among `nodes` that leads at least one group (instances killed by a test
+/// have their `metrics` cleared and are never picked).
+pub fn a_leader(nodes: &[Instance]) -> usize {
+    ferrum_tests::harness::wait_for("a leader among the instances", T, || nodes.iter().position(|n| n.leader_groups() > 0))
+}
+
+pub struct Cluster {
+    pub masters: Vec<Instance>,
+    pub metanodes: Vec<Instance>,
+    pub datanodes: Vec<Instance>,
+}
+
+impl Cluster {
+    /// Starts `masters` masters (one Raft group), 3 metanodes and 3 datanodes, and waits until every
+    /// node is registered and alive.
+    pub async fn start(dir: &TestDir, masters: usize) -> Cluster {
+        let config = dir.join("cluster.toml");
+        std::fs::write(&config, RAFT).unwrap();
+        let master_config = dir.join("master.toml");
+        std::fs::write(&master_config, format!("{RAFT}[master]\nmin_free_bytes = 0\n")).unwrap();
+        let addrs: Vec<SocketAddr> = (0..masters).map(|_| free_addr()).collect();
+        let peers = addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(",");
+        let masters: Vec<Instance> = addrs
+            .iter()
+            .enumerate()
+            .map(|(i, addr)| {
+                let name = format!("master{i}");
+                let args = [
+                    "--listen".to_string(),
+                    addr.to_string(),
+                    "--data-dir".into(),
+                    dir.sub(&name).display().to_string(),
+                    "--config".into(),
+                    master_config.display().to_string(),
+                    "--peers".into(),
+                    peers.clone(),
+                ];
+                Instance { proc: Proc::spawn(&name, binary("ferrum-master"), args, dir.path()), name, addr: *addr, metrics: None }
+            })
+            .collect();
+        let node = |role: &str, i: usize| {
+            let name = format!("{role}{i}");
+            let (addr, metrics) = (free_addr(), free_addr());
+            let args = [
+                "--metrics-listen".to_string(),
+                metrics.to_string(),
+                "--listen".to_string(),
+                addr.to_string(),
+                "--data-dir".into(),
+                dir.sub(&name).display().to_string(),
+                "--master".into(),
+                peers.clone(),
+                "--config".into(),
+                config.display().to_string(),
+                "--heartbeat-ms".into(),
+                "200".into(),
+            ];
+            let proc = Proc::spawn(&name, binary(&format!("ferrum-{role}")), args, dir.path());
+            Instance { proc, name, addr, metrics: Some(metrics) }
+        };
+        let metanodes = (0..3).map(|i| node("metanode", i)).collect();
+        let datanodes = (0..3).map(|i| node("datanode", i)).collect();
+        let c = Cluster { masters, metanodes, datanodes };
+        let client = c.master_client();
+        wait_for_async("3 metanodes and 3 datanodes registered and alive", T, || async {
+            let nodes = client.call(&ListNodes {}).await.map_err(|e| e.to_string())?;
+            let alive = nodes.iter().filter(|n| n.state == NodeState::Alive).count();
+            if alive == 6 {
+                Ok(())
+            } else {
+                Err(format!("{alive}/6 alive"))
+            }
+        })
+        .await;
+        c
+    }
+
+    pub fn master_addrs(&self) -> String {
+        self.masters.iter().map(|m| m.addr.to_string()).collect::<Vec<_>>().join(",")
+    }
+
+    pub fn master_client(&self) -> LeaderClient {
+        let addrs = self.masters.iter().map(|m| m.addr.to_string()).collect();
+        LeaderClient::new(ConnPool::new(ClientConfig::default()), addrs, RetryPolicy::default())
+    }
+
+    /// Creates a 3-replica volume and waits until its view lists the root's meta partition and
+    /// writable data partitions.
+    pub async fn create_volume(&self, name: &str) -> VolumeView {
+        let client = self.master_client();
+        let op = OpId::new(ClientId(0xF05E), RequestId(1));
+        let req = CreateVolume { op, name: name.to_string(), replicas: 3, capacity: 0, owner: "test".into() };
+        wait_for_async("the volume to be created", T, || client.call(&req)).await;
+        wait_for_async("the volume view to be complete", T, || async {
+            match client.call(&GetVolumeView { name: name.to_string(), known_version: 0 }).await {
+                Ok(VolumeViewReply::Changed(v))
+                    if v.meta_partition_of(InodeId::ROOT).is_some() && v.data_partitions.iter().any(|p| p.writable) =>
+                {
+                    Ok(v)
+                }
+                other => Err(format!("{other:?}")),
+            }
+        })
+        .await
+    }
+}
