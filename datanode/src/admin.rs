@@ -1,8 +1,9 @@
 //! Hosting partitions on request (`MASTER_CREATE_PARTITION`, `MASTER_DELETE_PARTITION`), as the master
 //! (or a test standing in for it) asks every member of a new partition.
 //!
-//! Interim: the raftstore's node agent (`ferrum_raftstore::node`) takes this over; until then the
-//! datanode serves these two opcodes itself so it can be run and tested with `--node-id`.
+//! The `ferrum-datanode` binary runs under the raftstore's node agent, which routes these opcodes
+//! itself. This is for a [`crate::DataService`] serving on its own (the in-process cluster tests), and
+//! unlike the agent it also deletes the partition's extent files on `DeletePartition`.
 
 use std::collections::BTreeMap;
 

@@ -12,8 +12,8 @@
 //!
 //! Serving: [`service`] (the request handler), [`batcher`] (group commit of writes), [`gate`] (shared
 //! read barriers), [`repair`] (fetching good blocks from peers), [`background`] (periodic sync,
-//! scrubber), [`space`] (disk full), [`metrics`], [`config`], [`admin`] (hosting partitions until the
-//! node agent does it), and [`client`], a small leader-following client for tests, tools and
+//! scrubber), [`space`] (disk full), [`metrics`], [`config`], [`admin`] (hosting partitions without
+//! the node agent), and [`client`], a small leader-following client for tests, tools and
 //! benchmarks.
 
 pub mod admin;

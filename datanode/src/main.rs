@@ -2,8 +2,8 @@
 
 use clap::Parser;
 use ferrum_datanode::{background, data_app_factory, DataConfig, DataContext, DataMetrics, DataService};
-use ferrum_raftstore::instance::{self, InstanceArgs, MainError, Role};
 use ferrum_proto::msg::master::NodeRole;
+use ferrum_raftstore::instance::{self, InstanceArgs, MainError, Role};
 use ferrum_raftstore::node::{Node, NodeArgs};
 
 #[derive(Parser, Debug)]

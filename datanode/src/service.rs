@@ -116,11 +116,7 @@ impl DataService {
                 let len = req.data.len() as u64;
                 let cw = ClientWrite { op: w.op, extent: w.extent, offset: w.offset, data: req.data };
                 batcher.write(&self.raft, &app, cw).await?;
-                self.ctx
-                    .metrics
-                    .bytes_written
-                    .get_or_create(&metrics::partition(app.id()))
-                    .inc_by(len);
+                self.ctx.metrics.bytes_written.get_or_create(&metrics::partition(app.id())).inc_by(len);
                 Ok(Outgoing::msg(&()))
             }
             Opcode::DATA_CREATE_EXTENT => {
