@@ -19,7 +19,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust (rustup) first" >&2; exit 1; }
-# pjdfstest (the POSIX conformance suite the FUSE tests run), from crates.io.
+# cargo-nextest (the test runner) and pjdfstest (the POSIX conformance suite the FUSE tests run), from crates.io.
+if ! cargo nextest --version >/dev/null 2>&1; then
+    echo "setup: installing cargo-nextest" >&2
+    cargo install cargo-nextest --locked --quiet
+fi
 if ! command -v pjdfstest >/dev/null; then
     echo "setup: installing pjdfstest" >&2
     cargo install pjdfstest --version '^0.2' --locked --quiet

@@ -8,4 +8,7 @@ scripts/setup.sh
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/ferrum/target}
 export RUST_BACKTRACE=1
 cargo build --workspace --bins --locked
-cargo test --workspace --locked -- --test-threads "${FERRUM_TEST_THREADS:-2}"
+# cargo-nextest: one process per test, a deadline per test (.config/nextest.toml).
+cargo nextest run --workspace --locked --no-tests fail
+# nextest does not run doc tests.
+cargo test --workspace --locked --doc

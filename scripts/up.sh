@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
-# The project's main command (README): from a fresh clone to a local cluster with a mounted volume.
-# Installs what is missing, builds release binaries, then runs `ferrum dev up`.
+# The project's main command (README): from a fresh clone to a mounted, 3-way replicated volume on this
+# host. Installs what is missing, builds release binaries, then runs `ferrum dev up`: 3 masters,
+# 3 metanodes and 3 datanodes, each its own process on its own ports, and a volume mounted at $FERRUM_MOUNT.
+# Extra arguments go to `ferrum dev up` (e.g. --base-port 28000 --volume data).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo build --release --bins
 BIN=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release
-if [ ! -x "$BIN/ferrum" ] || ! "$BIN/ferrum" dev --help >/dev/null 2>&1; then
-    cat >&2 <<'MSG'
-up: the foundation (wire protocol, multi-Raft store, instance plumbing) is built, but the services that
-make a mountable cluster are not there yet: master (issue #3), metanode (#4), datanode (#5), client and
-FUSE mount (#6), and the `ferrum dev` launcher (#7). Nothing was started.
-MSG
-    exit 2
-fi
 DIR=${FERRUM_DEV_DIR:-$HOME/.local/share/ferrum/dev}
 MNT=${FERRUM_MOUNT:-/mnt/ferrum}
-exec "$BIN/ferrum" dev up --dir "$DIR" --mount "$MNT" "$@"
+"$BIN/ferrum" dev up --dir "$DIR" --mount "$MNT" "$@"
+cat <<MSG
+
+Ferrum is mounted at $MNT. Next:
+  $BIN/ferrum dev ps --dir $DIR                 # what runs where
+  $BIN/ferrum cluster status --admin 127.0.0.1:27002
+  $BIN/ferrum dev down --dir $DIR [--purge]     # unmount and stop (--purge deletes the data)
+MSG

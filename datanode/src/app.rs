@@ -230,6 +230,17 @@ impl DataApp {
 }
 
 impl App for DataApp {
+    /// The group was removed from this instance: its extents go too. (Requests for the partition fail
+    /// with `GroupNotFound` from here on: writes and reads both go through the group, which is gone.)
+    fn on_remove(&self) {
+        let root = self.partition.root();
+        match std::fs::remove_dir_all(root) {
+            Ok(()) => tracing::info!(partition = %self.id, "removed the partition's extents"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::error!(partition = %self.id, "cannot remove {}: {e}", root.display()),
+        }
+    }
+
     fn usage(&self, _view: &GroupView<'_>) -> ferrum_raftstore::Usage {
         let u = self.partition.usage();
         ferrum_raftstore::Usage { used_bytes: u.used_bytes, items: u.extents }

@@ -64,6 +64,11 @@ pub struct Usage {
 }
 
 impl Partition {
+    /// The partition's directory (every generation and its extents live below it).
+    pub fn root(&self) -> &std::path::Path {
+        self.layout.root()
+    }
+
     /// Opens (or creates) the partition under `root`. `applied` is the raftstore's applied index and
     /// `applied_marker` an encoding of its full log id, used to finish or discard a snapshot restore
     /// that a crash interrupted (see `snapshot`).

@@ -26,6 +26,10 @@ pub trait App: Send + Sync + 'static {
     /// app can rebuild in-memory caches. Most apps keep no cache.
     fn on_reload(&self, _view: &GroupView<'_>) {}
 
+    /// The group was removed from this instance (its Raft log and keyspace are already deleted): delete
+    /// whatever the app keeps elsewhere (e.g. the datanode's extent files). Not called at shutdown.
+    fn on_remove(&self) {}
+
     /// What the partition holds, reported to the master in heartbeats (so it can add partitions
     /// before they fill). Called about once a second: keep it cheap (counters, not scans).
     fn usage(&self, _view: &GroupView<'_>) -> Usage {

@@ -189,7 +189,9 @@ impl MultiRaft {
         let h = self.groups.write().expect("groups lock").remove(&group);
         let Some(h) = h else { return Err(ErrorCode::GroupNotFound(group)) };
         let _ = h.raft.shutdown().await;
-        self.store.purge_group(group).map_err(|e| e.code())
+        self.store.purge_group(group).map_err(|e| e.code())?;
+        h.app.on_remove();
+        Ok(())
     }
 
     pub fn handle(&self, group: GroupId) -> Option<GroupHandle> {

@@ -22,7 +22,6 @@ fn mount(dir: &Path, name: &str, c: &Cluster) -> MountedFerrum {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "waits for datanode registration through the master (issue #5)"]
 async fn every_posix_operation_on_a_cluster_volume() {
     let dir = TestDir::new();
     let cluster = Cluster::start(&dir, 1).await;
@@ -39,7 +38,6 @@ async fn every_posix_operation_on_a_cluster_volume() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "waits for datanode registration through the master (issue #5)"]
 async fn a_cluster_mount_rides_out_losing_leaders() {
     let dir = TestDir::new();
     let mut cluster = Cluster::start(&dir, 1).await;
