@@ -67,3 +67,38 @@ async fn a_cluster_mount_rides_out_losing_leaders() {
         m.unmount();
     });
 }
+
+/// Losing the master leader: a live mount does not need the master for file I/O and goes on; a new
+/// mount, given every master's address (the dead one among them), gets the volume view from the new
+/// leader within the client's retry budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cluster_mount_rides_out_losing_the_master_leader() {
+    use ferrum_proto::msg::master::GetClusterStatus;
+    use ferrum_proto::rpc::{ClientConfig, ConnPool, LeaderClient, RetryPolicy};
+
+    let dir = TestDir::new();
+    let mut cluster = Cluster::start(&dir, 3).await;
+    cluster.create_volume("vol").await;
+    let mut m = tokio::task::block_in_place(|| mount(dir.path(), "mount", &cluster));
+    tokio::task::block_in_place(|| std::fs::write(m.mnt.join("before"), b"written before").unwrap());
+
+    let addrs: Vec<String> = cluster.masters.iter().map(|m| m.addr.to_string()).collect();
+    let masters = LeaderClient::new(ConnPool::new(ClientConfig::default()), addrs, RetryPolicy::default());
+    let status = masters.call(&GetClusterStatus {}).await.expect("cluster status");
+    let leader = status.leader.expect("a master leader").addr;
+    let i = cluster.masters.iter().position(|m| m.addr.to_string() == leader).expect("leader is one of ours");
+    cluster.masters[i].proc.sigkill();
+
+    tokio::task::block_in_place(|| {
+        std::fs::write(m.mnt.join("after"), b"written after").unwrap();
+        assert_eq!(std::fs::read(m.mnt.join("before")).unwrap(), b"written before");
+        m.unmount();
+        let mut again = mount(dir.path(), "remount", &cluster);
+        assert_eq!(std::fs::read(again.mnt.join("after")).unwrap(), b"written after");
+        assert_eq!(std::fs::read(again.mnt.join("before")).unwrap(), b"written before");
+        again.unmount();
+    });
+    // A new master leader serves the admin API too.
+    let status = masters.call(&GetClusterStatus {}).await.expect("cluster status after failover");
+    assert_ne!(status.leader.map(|l| l.addr), Some(leader), "a different master leads");
+}
