@@ -243,7 +243,7 @@ impl App for DataApp {
 
     fn usage(&self, _view: &GroupView<'_>) -> ferrum_raftstore::Usage {
         let u = self.partition.usage();
-        ferrum_raftstore::Usage { used_bytes: u.used_bytes, items: u.extents }
+        ferrum_raftstore::Usage { used_bytes: u.used_bytes, items: u.extents, read_only: self.is_read_only() }
     }
 
     fn apply(&self, view: &GroupView<'_>, batch: &mut GroupBatch<'_>, index: u64, cmd: &[u8]) -> Bytes {

@@ -34,6 +34,8 @@ pub struct PartitionStat {
     pub leader: Option<NodeId>,
     pub used_bytes: u64,
     pub items: u64,
+    /// Some replica refuses writes (disk full).
+    pub read_only: bool,
 }
 
 pub struct Liveness {
@@ -107,6 +109,7 @@ impl Liveness {
                 }
                 s.used_bytes = s.used_bytes.max(r.used_bytes);
                 s.items = s.items.max(r.items);
+                s.read_only |= r.read_only;
             }
         }
         out
@@ -129,6 +132,7 @@ mod tests {
             is_leader: leader,
             used_bytes: used,
             items: used / 10,
+            read_only: false,
         }
     }
 
@@ -155,7 +159,7 @@ mod tests {
         l.heartbeat(hb(1, vec![report(7, false, 100), report(8, true, 5)]));
         l.heartbeat(hb(2, vec![report(7, true, 90)]));
         let stats = l.partition_stats();
-        assert_eq!(stats[&PartitionId(7)], PartitionStat { leader: Some(NodeId(2)), used_bytes: 100, items: 10 });
+        assert_eq!(stats[&PartitionId(7)], PartitionStat { leader: Some(NodeId(2)), used_bytes: 100, items: 10, read_only: false });
         assert_eq!(stats[&PartitionId(8)].leader, Some(NodeId(1)));
     }
 }

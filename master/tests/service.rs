@@ -233,6 +233,7 @@ async fn volumes_grow_data_partitions_and_split_meta_partitions() {
         is_leader: leader,
         used_bytes: used,
         items,
+        read_only: false,
     };
     for (i, n) in datas.iter().enumerate() {
         n.reports.lock().unwrap().push(report(full, PartitionKind::Data, i == 0, 1000, 3));

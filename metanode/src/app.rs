@@ -55,7 +55,7 @@ impl App for MetaApp {
 
     fn usage(&self, view: &GroupView<'_>) -> Usage {
         match state::usage(view) {
-            Ok(u) => Usage { used_bytes: u.bytes, items: u.inodes },
+            Ok(u) => Usage { used_bytes: u.bytes, items: u.inodes, read_only: false },
             Err(_) => Usage::default(),
         }
     }

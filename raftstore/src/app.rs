@@ -75,6 +75,8 @@ pub struct Usage {
     pub used_bytes: u64,
     /// Inodes (meta partitions) or extents (data partitions).
     pub items: u64,
+    /// The partition refuses writes (e.g. its disk is full); reported so the master stops using it.
+    pub read_only: bool,
 }
 
 /// Builds the [`App`] of a group from its persisted description (called at group creation and when an

@@ -39,7 +39,9 @@ pub fn plan(st: &State, stats: &HashMap<PartitionId, PartitionStat>, cfg: &Maste
                     if !p.writable {
                         continue;
                     }
-                    if p.ready && stat(p.id).used_bytes >= cfg.data_partition_size {
+                    let st = stat(p.id);
+                    // Full by the master's measure, or full by its own (a replica's disk filled up first).
+                    if p.ready && (st.used_bytes >= cfg.data_partition_size || st.read_only) {
                         plan.close.push(p.id);
                     } else {
                         // Not ready yet counts: it is on its way.
@@ -225,7 +227,15 @@ mod tests {
     }
 
     fn stat(used: u64, items: u64) -> PartitionStat {
-        PartitionStat { leader: Some(NodeId(4)), used_bytes: used, items }
+        PartitionStat { leader: Some(NodeId(4)), used_bytes: used, items, read_only: false }
+    }
+
+    #[test]
+    fn a_partition_reported_read_only_closes_and_is_replaced() {
+        let stats = HashMap::from([(PartitionId(3), PartitionStat { read_only: true, ..stat(1, 0) })]);
+        let p = plan(&state(0), &stats, &cfg());
+        assert_eq!(p.close, vec![PartitionId(3)]);
+        assert_eq!(p.add, vec![(VolumeId(1), 1)]);
     }
 
     #[test]

@@ -53,6 +53,8 @@ pub struct PartitionReport {
     pub used_bytes: u64,
     /// Inodes (meta) or extents (data).
     pub items: u64,
+    /// The replica refuses writes (its disk is full): the master stops placing new data there.
+    pub read_only: bool,
 }
 
 rpc!(Heartbeat => (), MASTER_HEARTBEAT);

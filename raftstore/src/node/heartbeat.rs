@@ -91,6 +91,7 @@ impl Heartbeats {
                     is_leader: status.leader == Some(self.node),
                     used_bytes: usage.used_bytes,
                     items: usage.items,
+                    read_only: usage.read_only,
                 })
             })
             .collect();
