@@ -159,7 +159,10 @@ mod tests {
         l.heartbeat(hb(1, vec![report(7, false, 100), report(8, true, 5)]));
         l.heartbeat(hb(2, vec![report(7, true, 90)]));
         let stats = l.partition_stats();
-        assert_eq!(stats[&PartitionId(7)], PartitionStat { leader: Some(NodeId(2)), used_bytes: 100, items: 10, read_only: false });
+        assert_eq!(
+            stats[&PartitionId(7)],
+            PartitionStat { leader: Some(NodeId(2)), used_bytes: 100, items: 10, read_only: false }
+        );
         assert_eq!(stats[&PartitionId(8)].leader, Some(NodeId(1)));
     }
 }

@@ -71,14 +71,8 @@ pub enum ErrorCode {
     Busy,
     #[error("unknown opcode {0:#06x}")]
     UnknownOpcode(u16),
-    #[error(
-        "protocol version mismatch: we speak up to {ours}, peer speaks {theirs_min}..={theirs_max}"
-    )]
-    VersionMismatch {
-        ours: u16,
-        theirs_min: u16,
-        theirs_max: u16,
-    },
+    #[error("protocol version mismatch: we speak up to {ours}, peer speaks {theirs_min}..={theirs_max}")]
+    VersionMismatch { ours: u16, theirs_min: u16, theirs_max: u16 },
     #[error("internal error: {0}")]
     Internal(String),
     /// The extended attribute does not exist (ENODATA), distinct from a missing inode.
@@ -118,31 +112,20 @@ mod tests {
     use super::*;
 
     fn hint() -> LeaderHint {
-        LeaderHint {
-            node: NodeId(2),
-            addr: "10.0.0.2:9000".into(),
-        }
+        LeaderHint { node: NodeId(2), addr: "10.0.0.2:9000".into() }
     }
 
     #[test]
     fn round_trips_through_postcard() {
         let all = [
-            ErrorCode::NotLeader {
-                leader: Some(hint()),
-            },
+            ErrorCode::NotLeader { leader: Some(hint()) },
             ErrorCode::NotLeader { leader: None },
             ErrorCode::GroupNotFound(GroupId(4)),
             ErrorCode::PartitionNotFound(PartitionId(5)),
             ErrorCode::Stale { current: 12 },
-            ErrorCode::VersionMismatch {
-                ours: 1,
-                theirs_min: 2,
-                theirs_max: 3,
-            },
+            ErrorCode::VersionMismatch { ours: 1, theirs_min: 2, theirs_max: 3 },
             ErrorCode::UnknownOpcode(0x0F01),
-            ErrorCode::Checksum {
-                detail: "extent 3".into(),
-            },
+            ErrorCode::Checksum { detail: "extent 3".into() },
             ErrorCode::NotSupported,
         ];
         for code in all {
@@ -154,19 +137,10 @@ mod tests {
     #[test]
     fn variant_indices_are_stable() {
         // postcard sends the variant index: these must never change.
-        assert_eq!(
-            postcard::to_allocvec(&ErrorCode::NotLeader { leader: None }).unwrap(),
-            [0, 0]
-        );
+        assert_eq!(postcard::to_allocvec(&ErrorCode::NotLeader { leader: None }).unwrap(), [0, 0]);
         assert_eq!(postcard::to_allocvec(&ErrorCode::NotFound).unwrap(), [9]);
-        assert_eq!(
-            postcard::to_allocvec(&ErrorCode::Internal(String::new())).unwrap(),
-            [26, 0]
-        );
-        assert_eq!(
-            postcard::to_allocvec(&ErrorCode::NotSupported).unwrap(),
-            [28]
-        );
+        assert_eq!(postcard::to_allocvec(&ErrorCode::Internal(String::new())).unwrap(), [26, 0]);
+        assert_eq!(postcard::to_allocvec(&ErrorCode::NotSupported).unwrap(), [28]);
     }
 
     #[test]
@@ -176,30 +150,15 @@ mod tests {
         assert!(ErrorCode::Unavailable("x".into()).is_retryable());
         assert!(!ErrorCode::NotFound.is_retryable());
         assert!(!ErrorCode::NoSpace.is_retryable());
-        assert_eq!(
-            ErrorCode::NotLeader {
-                leader: Some(hint())
-            }
-            .leader_hint(),
-            Some(&hint())
-        );
+        assert_eq!(ErrorCode::NotLeader { leader: Some(hint()) }.leader_hint(), Some(&hint()));
         assert_eq!(ErrorCode::Busy.leader_hint(), None);
     }
 
     #[test]
     fn display_is_readable() {
-        let s = ErrorCode::NotLeader {
-            leader: Some(hint()),
-        }
-        .to_string();
+        let s = ErrorCode::NotLeader { leader: Some(hint()) }.to_string();
         assert_eq!(s, "not the leader (leader is node 2 at 10.0.0.2:9000)");
-        assert_eq!(
-            ErrorCode::NotLeader { leader: None }.to_string(),
-            "not the leader"
-        );
-        assert_eq!(
-            ErrorCode::UnknownOpcode(0x0F01).to_string(),
-            "unknown opcode 0x0f01"
-        );
+        assert_eq!(ErrorCode::NotLeader { leader: None }.to_string(), "not the leader");
+        assert_eq!(ErrorCode::UnknownOpcode(0x0F01).to_string(), "unknown opcode 0x0f01");
     }
 }

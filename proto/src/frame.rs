@@ -64,33 +64,15 @@ pub struct Frame {
 
 impl Frame {
     pub fn request(opcode: Opcode, request_id: u64, meta: Bytes, data: Bytes) -> Frame {
-        Frame {
-            kind: FrameKind::Request,
-            opcode,
-            request_id,
-            meta,
-            data,
-        }
+        Frame { kind: FrameKind::Request, opcode, request_id, meta, data }
     }
 
     pub fn response(opcode: Opcode, request_id: u64, meta: Bytes, data: Bytes) -> Frame {
-        Frame {
-            kind: FrameKind::Response,
-            opcode,
-            request_id,
-            meta,
-            data,
-        }
+        Frame { kind: FrameKind::Response, opcode, request_id, meta, data }
     }
 
     pub fn error(opcode: Opcode, request_id: u64, code: &ErrorCode) -> Frame {
-        Frame {
-            kind: FrameKind::Error,
-            opcode,
-            request_id,
-            meta: crate::msg::encode(code),
-            data: Bytes::new(),
-        }
+        Frame { kind: FrameKind::Error, opcode, request_id, meta: crate::msg::encode(code), data: Bytes::new() }
     }
 
     /// Size on the wire, header included.
@@ -146,10 +128,7 @@ struct Header {
 
 impl FrameCodec {
     pub fn new(max_frame: usize) -> FrameCodec {
-        FrameCodec {
-            max_frame,
-            pending: None,
-        }
+        FrameCodec { max_frame, pending: None }
     }
 
     pub fn max_frame(&self) -> usize {
@@ -160,10 +139,7 @@ impl FrameCodec {
         let len = HEADER_LEN as u64 + meta_len + data_len;
         let fits_u32 = meta_len <= u64::from(u32::MAX) && data_len <= u64::from(u32::MAX);
         if len > self.max_frame as u64 || !fits_u32 {
-            return Err(FrameError::TooLarge {
-                len,
-                max: self.max_frame as u64,
-            });
+            return Err(FrameError::TooLarge { len, max: self.max_frame as u64 });
         }
         Ok(())
     }
@@ -189,15 +165,7 @@ impl FrameCodec {
         let data_len = h.get_u32();
         let crc = h.get_u32();
         self.check_len(meta_len.into(), data_len.into())?;
-        Ok(Header {
-            kind,
-            opcode,
-            request_id,
-            meta_len: meta_len as usize,
-            data_len: data_len as usize,
-            crc,
-            hasher,
-        })
+        Ok(Header { kind, opcode, request_id, meta_len: meta_len as usize, data_len: data_len as usize, crc, hasher })
     }
 }
 
@@ -236,18 +204,9 @@ impl Decoder for FrameCodec {
         h.hasher.update(&data);
         let actual = h.hasher.finalize();
         if actual != h.crc {
-            return Err(FrameError::Checksum {
-                expected: h.crc,
-                actual,
-            });
+            return Err(FrameError::Checksum { expected: h.crc, actual });
         }
-        Ok(Some(Frame {
-            kind: h.kind,
-            opcode: h.opcode,
-            request_id: h.request_id,
-            meta,
-            data,
-        }))
+        Ok(Some(Frame { kind: h.kind, opcode: h.opcode, request_id: h.request_id, meta, data }))
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, FrameError> {

@@ -122,10 +122,7 @@ mod tests {
     fn ids_are_plain_integers_on_the_wire() {
         let bytes = postcard::to_allocvec(&InodeId(300)).unwrap();
         assert_eq!(bytes, postcard::to_allocvec(&300u64).unwrap());
-        assert_eq!(
-            postcard::from_bytes::<InodeId>(&bytes).unwrap(),
-            InodeId(300)
-        );
+        assert_eq!(postcard::from_bytes::<InodeId>(&bytes).unwrap(), InodeId(300));
     }
 
     #[test]

@@ -10,8 +10,6 @@ pub mod rpc;
 
 pub use error::{ErrorCode, LeaderHint};
 pub use frame::{Frame, FrameCodec, FrameError, FrameKind};
-pub use ids::{
-    ClientId, ExtentId, GroupId, InodeId, NodeId, OpId, PartitionId, RequestId, VolumeId,
-};
+pub use ids::{ClientId, ExtentId, GroupId, InodeId, NodeId, OpId, PartitionId, RequestId, VolumeId};
 pub use msg::Rpc;
 pub use opcode::Opcode;

@@ -99,10 +99,7 @@ impl Opcode {
 
     /// The constant's name for opcodes defined here; `None` for unknown ones and the test range.
     pub fn name(&self) -> Option<&'static str> {
-        KNOWN
-            .iter()
-            .find(|(op, _)| op == self)
-            .map(|(_, name)| *name)
+        KNOWN.iter().find(|(op, _)| op == self).map(|(_, name)| *name)
     }
 }
 

@@ -108,7 +108,8 @@ impl<'a> GroupView<'a> {
         let from = data_key(self.group, start.max(prefix));
         let mut ro = ReadOptions::default();
         ro.set_iterate_upper_bound(group_range(self.group).1);
-        let it = self.store.db().iterator_cf_opt(self.store.cf(CF_DATA), ro, IteratorMode::From(&from, Direction::Forward));
+        let it =
+            self.store.db().iterator_cf_opt(self.store.cf(CF_DATA), ro, IteratorMode::From(&from, Direction::Forward));
         let mut out = Vec::new();
         for item in it {
             if out.len() >= limit {
@@ -147,7 +148,6 @@ impl<'a> GroupBatch<'a> {
 
     /// Deletes app keys in `[from, to)`.
     pub fn delete_range(&mut self, from: &[u8], to: &[u8]) {
-        self.batch
-            .delete_range_cf(self.store.cf(CF_DATA), data_key(self.group, from), data_key(self.group, to));
+        self.batch.delete_range_cf(self.store.cf(CF_DATA), data_key(self.group, from), data_key(self.group, to));
     }
 }

@@ -148,7 +148,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
         let mut b = WriteBatch::default();
-        b.delete_range_cf(self.store.cf(CF_LOG), log_key(self.group, log_id.index).to_vec(), store::group_range(self.group).1);
+        b.delete_range_cf(
+            self.store.cf(CF_LOG),
+            log_key(self.group, log_id.index).to_vec(),
+            store::group_range(self.group).1,
+        );
         self.store.write_sync(b).map_err(sto_write)
     }
 

@@ -64,9 +64,9 @@ impl MultiRaft {
         loop {
             match f(h.raft.clone()).await {
                 Ok(_) => return Ok(()),
-                Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(ChangeMembershipError::InProgress(_))))
-                    if tokio::time::Instant::now() < deadline =>
-                {
+                Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
+                    ChangeMembershipError::InProgress(_),
+                ))) if tokio::time::Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 Err(e) => return Err(self.write_error(group, e)),

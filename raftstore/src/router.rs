@@ -116,7 +116,8 @@ impl MultiRaft {
             admin: tokio::sync::Mutex::new(()),
         });
         for group in mr.store.hosted_groups()? {
-            let desc: GroupDesc = mr.store.meta_get(group, tag::GROUP_DESC)?.ok_or(RaftStoreError::GroupNotFound(group))?;
+            let desc: GroupDesc =
+                mr.store.meta_get(group, tag::GROUP_DESC)?.ok_or(RaftStoreError::GroupNotFound(group))?;
             mr.start(group, desc).await?;
         }
         Ok(mr)
@@ -218,11 +219,7 @@ impl MultiRaft {
         }
     }
 
-    pub(crate) fn write_error(
-        &self,
-        group: GroupId,
-        e: RaftError<u64, ClientWriteError<u64, BasicNode>>,
-    ) -> ErrorCode {
+    pub(crate) fn write_error(&self, group: GroupId, e: RaftError<u64, ClientWriteError<u64, BasicNode>>) -> ErrorCode {
         match e {
             RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => not_leader(&f),
             RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
@@ -254,12 +251,8 @@ impl MultiRaft {
     pub fn status(&self, group: GroupId) -> Result<GroupStatus, ErrorCode> {
         let h = self.get(group)?;
         let m = h.raft.metrics().borrow().clone();
-        let members = m
-            .membership_config
-            .membership()
-            .nodes()
-            .map(|(id, n)| (NodeId::from(*id), n.addr.clone()))
-            .collect();
+        let members =
+            m.membership_config.membership().nodes().map(|(id, n)| (NodeId::from(*id), n.addr.clone())).collect();
         Ok(GroupStatus {
             group,
             kind: h.desc.kind.clone(),

@@ -72,7 +72,8 @@ impl Instance {
 
     /// Opens the groups this instance hosts (as persisted) under Raft node id `node_id`.
     pub async fn open_raft(&self, node_id: NodeId, factory: AppFactory) -> Result<Arc<MultiRaft>, RaftStoreError> {
-        let mr = MultiRaft::open(self.multi_raft_config(node_id), self.store.clone(), self.pool.clone(), factory).await?;
+        let mr =
+            MultiRaft::open(self.multi_raft_config(node_id), self.store.clone(), self.pool.clone(), factory).await?;
         RaftMetrics::register(&self.metrics, &mr, self.shutdown.token());
         Ok(mr)
     }

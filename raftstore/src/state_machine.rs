@@ -37,7 +37,8 @@ impl StateMachine {
     pub fn open(group: GroupId, store: Store, app: Arc<dyn App>) -> Result<Self, StorageError> {
         // Stored as `Option<LogId>` (a snapshot of an empty group has none): decode that type exactly.
         let applied: Option<LogId> = store.meta_get::<Option<LogId>>(group, tag::APPLIED).map_err(sto_read)?.flatten();
-        let membership: StoredMembership = store.meta_get(group, tag::MEMBERSHIP).map_err(sto_read)?.unwrap_or_default();
+        let membership: StoredMembership =
+            store.meta_get(group, tag::MEMBERSHIP).map_err(sto_read)?.unwrap_or_default();
         app.on_reload(&GroupView::new(&store, group));
         Ok(StateMachine { group, store, app, applied, membership, snap_lock: Arc::default() })
     }
@@ -84,7 +85,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        SnapshotBuilder { group: self.group, store: self.store.clone(), app: self.app.clone(), snap_lock: self.snap_lock.clone() }
+        SnapshotBuilder {
+            group: self.group,
+            store: self.store.clone(),
+            app: self.app.clone(),
+            snap_lock: self.snap_lock.clone(),
+        }
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<tokio::fs::File>, StorageError> {
@@ -95,7 +101,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok(Box::new(tokio::fs::File::from_std(f)))
     }
 
-    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: Box<tokio::fs::File>) -> Result<(), StorageError> {
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<tokio::fs::File>,
+    ) -> Result<(), StorageError> {
         let mut received = snapshot.into_std().await;
         let final_path = self.snapshot_path(&meta.snapshot_id);
         let store = self.store.clone();
@@ -106,8 +116,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         tokio::task::spawn_blocking(move || {
             install_blocking(&store, &*app, &lock, group, &meta2, &mut received, &final_path)
         })
-            .await
-            .map_err(sto_write)??;
+        .await
+        .map_err(sto_write)??;
         self.applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
         self.app.on_reload(&GroupView::new(&self.store, self.group));
@@ -116,7 +126,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
-        let Some(meta): Option<SnapshotMeta> = self.store.meta_get(self.group, tag::SNAPSHOT_META).map_err(sto_read)? else {
+        let Some(meta): Option<SnapshotMeta> = self.store.meta_get(self.group, tag::SNAPSHOT_META).map_err(sto_read)?
+        else {
             return Ok(None);
         };
         let f = tokio::fs::File::open(self.snapshot_path(&meta.snapshot_id)).await.map_err(sto_read)?;
@@ -147,7 +158,12 @@ fn install_blocking(
         match k.first() {
             Some(&SECTION_KEYSPACE) => wb.put_cf(cf, crate::store::data_key(group, &k[1..]), v),
             Some(&SECTION_EXTERNAL) => app.restore_external(&k[1..], &v).map_err(sto_write)?,
-            _ => return Err(sto_read(std::io::Error::new(std::io::ErrorKind::InvalidData, "snapshot pair without section"))),
+            _ => {
+                return Err(sto_read(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "snapshot pair without section",
+                )))
+            }
         }
     }
     // Keep a copy as our current snapshot (the received file is a temp file that openraft drops).
@@ -280,7 +296,6 @@ fn build_blocking(
     remove_other_files(&path);
     Ok((meta, path))
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -108,9 +108,10 @@ impl Store {
     pub fn meta_get<T: DeserializeOwned>(&self, group: GroupId, tag: u8) -> Result<Option<T>, RaftStoreError> {
         match self.inner.db.get_cf(self.cf(CF_META), meta_key(group, tag))? {
             None => Ok(None),
-            Some(v) => postcard::from_bytes(&v)
-                .map(Some)
-                .map_err(|e| RaftStoreError::Corrupt { what: "raft_meta", detail: format!("group {group} tag {tag}: {e}") }),
+            Some(v) => postcard::from_bytes(&v).map(Some).map_err(|e| RaftStoreError::Corrupt {
+                what: "raft_meta",
+                detail: format!("group {group} tag {tag}: {e}"),
+            }),
         }
     }
 

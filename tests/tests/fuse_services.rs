@@ -70,7 +70,14 @@ async fn the_mount_rides_out_losing_a_datanode_leader_and_the_metanode_leader() 
         let mut names: Vec<String> =
             std::fs::read_dir(&m.mnt).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         names.sort();
-        let want = ["before", "before.d", "without-datanode1", "without-datanode1.d", "without-metanode1", "without-metanode1.d"];
+        let want = [
+            "before",
+            "before.d",
+            "without-datanode1",
+            "without-datanode1.d",
+            "without-metanode1",
+            "without-metanode1.d",
+        ];
         assert_eq!(names, want);
         let mut back = Vec::new();
         std::fs::File::open(m.mnt.join("before")).unwrap().read_to_end(&mut back).unwrap();

@@ -130,7 +130,8 @@ async fn three_instances_ten_groups_kill_and_restart() {
 
     nodes[2].proc.restart();
     let restarted = addrs[2].clone();
-    let groups: Vec<GroupId> = wait_for_async("restarted instance answers", T, || pool.call(&restarted, &GroupList)).await;
+    let groups: Vec<GroupId> =
+        wait_for_async("restarted instance answers", T, || pool.call(&restarted, &GroupList)).await;
     assert_eq!(groups, (1..=GROUPS).map(GroupId::from).collect::<Vec<_>>(), "groups reopened from RocksDB");
 
     // Each replica applied up to what its group's leader has: then local reads must all agree.

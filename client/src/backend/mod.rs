@@ -63,37 +63,83 @@ pub trait MetaBackend: Send + Sync + 'static {
     fn get_attr(&self, inode: InodeId) -> impl Future<Output = BResult<InodeAttr>> + Send;
     /// `handle`: the change comes through an open file (`ftruncate`, `fchmod`), whose open already
     /// checked write permission.
-    fn set_attr(&self, inode: InodeId, set: &SetAttrFields, cred: &Cred, handle: bool)
-        -> impl Future<Output = BResult<InodeAttr>> + Send;
+    fn set_attr(
+        &self,
+        inode: InodeId,
+        set: &SetAttrFields,
+        cred: &Cred,
+        handle: bool,
+    ) -> impl Future<Output = BResult<InodeAttr>> + Send;
     /// A regular file, fifo, socket or device node and its entry.
-    fn create(&self, parent: InodeId, name: &Name, node: &NewNode, cred: &Cred)
-        -> impl Future<Output = BResult<InodeAttr>> + Send;
-    fn mkdir(&self, parent: InodeId, name: &Name, mode: u32, cred: &Cred)
-        -> impl Future<Output = BResult<InodeAttr>> + Send;
-    fn symlink(&self, parent: InodeId, name: &Name, target: &Bytes, cred: &Cred)
-        -> impl Future<Output = BResult<InodeAttr>> + Send;
-    fn link(&self, inode: InodeId, new_parent: InodeId, new_name: &Name, cred: &Cred)
-        -> impl Future<Output = BResult<InodeAttr>> + Send;
+    fn create(
+        &self,
+        parent: InodeId,
+        name: &Name,
+        node: &NewNode,
+        cred: &Cred,
+    ) -> impl Future<Output = BResult<InodeAttr>> + Send;
+    fn mkdir(
+        &self,
+        parent: InodeId,
+        name: &Name,
+        mode: u32,
+        cred: &Cred,
+    ) -> impl Future<Output = BResult<InodeAttr>> + Send;
+    fn symlink(
+        &self,
+        parent: InodeId,
+        name: &Name,
+        target: &Bytes,
+        cred: &Cred,
+    ) -> impl Future<Output = BResult<InodeAttr>> + Send;
+    fn link(
+        &self,
+        inode: InodeId,
+        new_parent: InodeId,
+        new_name: &Name,
+        cred: &Cred,
+    ) -> impl Future<Output = BResult<InodeAttr>> + Send;
     fn unlink(&self, parent: InodeId, name: &Name, cred: &Cred) -> impl Future<Output = BResult<Unlinked>> + Send;
     fn rmdir(&self, parent: InodeId, name: &Name, cred: &Cred) -> impl Future<Output = BResult<()>> + Send;
     /// `flags`: `Rename::NOREPLACE` / `Rename::EXCHANGE`.
-    fn rename(&self, parent: InodeId, name: &Name, new_parent: InodeId, new_name: &Name, flags: u32, cred: &Cred)
-        -> impl Future<Output = BResult<RenameResp>> + Send;
+    fn rename(
+        &self,
+        parent: InodeId,
+        name: &Name,
+        new_parent: InodeId,
+        new_name: &Name,
+        flags: u32,
+        cred: &Cred,
+    ) -> impl Future<Output = BResult<RenameResp>> + Send;
     fn readlink(&self, inode: InodeId) -> impl Future<Output = BResult<Bytes>> + Send;
     /// One page of entries after `cursor` in name order, without `.` and `..`.
-    fn read_dir(&self, inode: InodeId, cursor: Option<&Name>, limit: u32)
-        -> impl Future<Output = BResult<ReadDirResp>> + Send;
+    fn read_dir(
+        &self,
+        inode: InodeId,
+        cursor: Option<&Name>,
+        limit: u32,
+    ) -> impl Future<Output = BResult<ReadDirResp>> + Send;
     fn get_xattr(&self, inode: InodeId, name: &Name, cred: &Cred) -> impl Future<Output = BResult<Bytes>> + Send;
     /// `flags`: `SetXattr::CREATE` / `SetXattr::REPLACE` or 0.
-    fn set_xattr(&self, inode: InodeId, name: &Name, value: &Bytes, flags: u32, cred: &Cred)
-        -> impl Future<Output = BResult<()>> + Send;
+    fn set_xattr(
+        &self,
+        inode: InodeId,
+        name: &Name,
+        value: &Bytes,
+        flags: u32,
+        cred: &Cred,
+    ) -> impl Future<Output = BResult<()>> + Send;
     fn list_xattr(&self, inode: InodeId, cred: &Cred) -> impl Future<Output = BResult<Vec<Name>>> + Send;
     fn remove_xattr(&self, inode: InodeId, name: &Name, cred: &Cred) -> impl Future<Output = BResult<()>> + Send;
     fn stat_fs(&self) -> impl Future<Output = BResult<VolumeUsage>> + Send;
     /// Records extents written to datanodes; later keys win where they overlap, the size grows to cover
     /// them.
-    fn extent_append(&self, inode: InodeId, extents: &[ExtentKey], cred: &Cred)
-        -> impl Future<Output = BResult<()>> + Send;
+    fn extent_append(
+        &self,
+        inode: InodeId,
+        extents: &[ExtentKey],
+        cred: &Cred,
+    ) -> impl Future<Output = BResult<()>> + Send;
     fn extent_list(&self, inode: InodeId) -> impl Future<Output = BResult<ExtentListResp>> + Send;
     /// Sets the size through an open handle; data past it is dropped (and reads as zeros if the file
     /// grows again).

@@ -64,7 +64,11 @@ pub fn plan(counts: Counts, base_port: u16) -> Result<Vec<InstanceSpec>, String>
     }
     let mut out = Vec::new();
     let mut block = 0u16;
-    for (role, n) in [(DevRole::Master, counts.masters), (DevRole::Metanode, counts.metanodes), (DevRole::Datanode, counts.datanodes)] {
+    for (role, n) in [
+        (DevRole::Master, counts.masters),
+        (DevRole::Metanode, counts.metanodes),
+        (DevRole::Datanode, counts.datanodes),
+    ] {
         for i in 1..=n {
             let p = base_port + block * PORTS_PER_INSTANCE;
             out.push(InstanceSpec {
@@ -87,10 +91,7 @@ pub fn check_ports_free(specs: &[InstanceSpec]) -> Result<(), String> {
             let Some(addr) = addr else { continue };
             let sa: SocketAddr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
             if let Err(e) = TcpListener::bind(sa) {
-                return Err(format!(
-                    "port {addr} ({} {what}) is not free: {e}; choose another --base-port",
-                    s.name
-                ));
+                return Err(format!("port {addr} ({} {what}) is not free: {e}; choose another --base-port", s.name));
             }
         }
     }

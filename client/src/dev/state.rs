@@ -50,8 +50,9 @@ impl Cluster {
 
     pub fn load(dir: &Path) -> Result<Cluster, String> {
         let path = dir.join(FILE);
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| format!("no dev cluster in {} ({}: {e}); start one with `ferrum dev up`", dir.display(), path.display()))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            format!("no dev cluster in {} ({}: {e}); start one with `ferrum dev up`", dir.display(), path.display())
+        })?;
         let c: Cluster = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         if c.format != FORMAT {
             return Err(format!("{}: format {} is not {FORMAT}", path.display(), c.format));
@@ -64,7 +65,9 @@ impl Cluster {
         let path = self.dir.join(FILE);
         let tmp = path.with_extension("json.tmp");
         let text = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
-        std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, &path)).map_err(|e| format!("{}: {e}", path.display()))
+        std::fs::write(&tmp, text)
+            .and_then(|_| std::fs::rename(&tmp, &path))
+            .map_err(|e| format!("{}: {e}", path.display()))
     }
 
     pub fn member(&self, name: &str) -> Result<usize, String> {
@@ -75,7 +78,11 @@ impl Cluster {
     }
 
     pub fn master_rpc_addrs(&self) -> Vec<String> {
-        self.instances.iter().filter(|m| m.spec.role == super::layout::DevRole::Master).map(|m| m.spec.rpc.clone()).collect()
+        self.instances
+            .iter()
+            .filter(|m| m.spec.role == super::layout::DevRole::Master)
+            .map(|m| m.spec.rpc.clone())
+            .collect()
     }
 
     pub fn master_admin_addrs(&self) -> Vec<String> {

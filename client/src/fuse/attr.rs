@@ -62,7 +62,10 @@ mod tests {
             ctime: Time { secs: 5, nanos: 6 },
         };
         let f = file_attr(&a);
-        assert_eq!((f.ino, f.kind, f.perm, f.nlink, f.uid, f.gid), (INodeNo(42), FileType::CharDevice, 0o4755, 3, 7, 8));
+        assert_eq!(
+            (f.ino, f.kind, f.perm, f.nlink, f.uid, f.gid),
+            (INodeNo(42), FileType::CharDevice, 0o4755, 3, 7, 8)
+        );
         assert_eq!((f.size, f.blocks, f.rdev), (1025, 3, 0x0103));
         assert_eq!(Time::from(f.mtime), a.mtime);
     }

@@ -39,7 +39,8 @@ impl Creds {
                 return Cred { uid, gid, groups: groups.clone() };
             }
         }
-        let groups = std::fs::read_to_string(format!("/proc/{pid}/status")).map(|s| parse_groups(&s)).unwrap_or_default();
+        let groups =
+            std::fs::read_to_string(format!("/proc/{pid}/status")).map(|s| parse_groups(&s)).unwrap_or_default();
         let mut cache = self.cache.lock().expect("creds lock");
         if cache.len() >= CAPACITY {
             cache.retain(|_, (_, at)| at.elapsed() < TTL);

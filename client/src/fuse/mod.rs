@@ -7,11 +7,11 @@
 mod adapter;
 mod attr;
 mod cred;
+mod mount;
 mod ops_dir;
 mod ops_entry;
 mod ops_file;
 mod ops_misc;
-mod mount;
 
 pub use adapter::FuseFs;
 pub use mount::{is_fuse_mount, mount, preflight, unmount, MountConfig, Mounted, PreflightError};

@@ -39,7 +39,9 @@ pub enum PreflightError {
     NoMountpoint(PathBuf),
     #[error("mountpoint {0} is not a directory")]
     NotADirectory(PathBuf),
-    #[error("mountpoint {0} is a dead FUSE mount (transport endpoint is not connected); run `ferrum umount {0}` first")]
+    #[error(
+        "mountpoint {0} is a dead FUSE mount (transport endpoint is not connected); run `ferrum umount {0}` first"
+    )]
     StaleMount(PathBuf),
     #[error("cannot use mountpoint {path}: {source}")]
     Mountpoint { path: PathBuf, source: io::Error },
@@ -63,7 +65,9 @@ pub fn preflight(mountpoint: &Path) -> Result<PathBuf, PreflightError> {
     let meta = match std::fs::metadata(mountpoint) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(PreflightError::NoMountpoint(mountpoint.into())),
-        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => return Err(PreflightError::StaleMount(mountpoint.into())),
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
+            return Err(PreflightError::StaleMount(mountpoint.into()))
+        }
         Err(source) => return Err(PreflightError::Mountpoint { path: mountpoint.into(), source }),
     };
     if !meta.is_dir() {
@@ -107,8 +111,12 @@ impl Mounted {
 
 /// Mounts `vfs` at `mountpoint`, serving requests on `rt`. Returns once the kernel has completed the
 /// FUSE handshake: the mount is usable.
-pub fn mount<M: MetaBackend, D: DataBackend>(vfs: Vfs<M, D>, rt: Handle, mountpoint: &Path, cfg: &MountConfig)
-    -> io::Result<Mounted> {
+pub fn mount<M: MetaBackend, D: DataBackend>(
+    vfs: Vfs<M, D>,
+    rt: Handle,
+    mountpoint: &Path,
+    cfg: &MountConfig,
+) -> io::Result<Mounted> {
     let mut options = vec![
         MountOption::FSName(cfg.fsname.clone()),
         MountOption::Subtype("ferrum".into()),

@@ -11,7 +11,9 @@ use bytes::Bytes;
 use ferrum_proto::msg::attr::{InodeAttr, SetTime, Time};
 use ferrum_proto::msg::name::Name;
 use ferrum_proto::{ErrorCode, InodeId};
-use fuser::{FileHandle, Generation, INodeNo, RenameFlags, ReplyAttr, ReplyData, ReplyEmpty, ReplyEntry, Request, TimeOrNow};
+use fuser::{
+    FileHandle, Generation, INodeNo, RenameFlags, ReplyAttr, ReplyData, ReplyEmpty, ReplyEntry, Request, TimeOrNow,
+};
 
 use super::adapter::{errno, FuseFs};
 use super::attr::file_attr;
@@ -36,7 +38,11 @@ fn set_time(t: TimeOrNow) -> SetTime {
 
 impl<M: MetaBackend, D: DataBackend> FuseFs<M, D> {
     /// Runs `op` on tokio and answers with the entry it yields.
-    pub(super) fn reply_entry(&self, reply: ReplyEntry, op: impl std::future::Future<Output = Result<InodeAttr>> + Send + 'static) {
+    pub(super) fn reply_entry(
+        &self,
+        reply: ReplyEntry,
+        op: impl std::future::Future<Output = Result<InodeAttr>> + Send + 'static,
+    ) {
         let (attr_ttl, entry_ttl) = (self.attr_ttl, self.entry_ttl);
         self.spawn(async move {
             match op.await {
@@ -46,7 +52,11 @@ impl<M: MetaBackend, D: DataBackend> FuseFs<M, D> {
         });
     }
 
-    pub(super) fn reply_empty(&self, reply: ReplyEmpty, op: impl std::future::Future<Output = Result<()>> + Send + 'static) {
+    pub(super) fn reply_empty(
+        &self,
+        reply: ReplyEmpty,
+        op: impl std::future::Future<Output = Result<()>> + Send + 'static,
+    ) {
         self.spawn(async move {
             match op.await {
                 Ok(()) => reply.ok(),
@@ -111,7 +121,15 @@ impl<M: MetaBackend, D: DataBackend> FuseFs<M, D> {
         });
     }
 
-    pub(super) fn do_mknod(&self, req: &Request, parent: INodeNo, name: &OsStr, mode: u32, rdev: u32, reply: ReplyEntry) {
+    pub(super) fn do_mknod(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        rdev: u32,
+        reply: ReplyEntry,
+    ) {
         let (vfs, cred, name) = (self.vfs.clone(), self.creds.of(req), name_of(name));
         self.reply_entry(reply, async move { vfs.mknod(ino(parent), &name, mode, rdev, &cred).await })
     }

@@ -2,7 +2,10 @@
 
 use std::ffi::OsStr;
 
-use fuser::{FileHandle, FopenFlags, Generation, INodeNo, OpenFlags, ReplyCreate, ReplyData, ReplyEmpty, ReplyLseek, ReplyOpen, ReplyWrite, Request};
+use fuser::{
+    FileHandle, FopenFlags, Generation, INodeNo, OpenFlags, ReplyCreate, ReplyData, ReplyEmpty, ReplyLseek, ReplyOpen,
+    ReplyWrite, Request,
+};
 
 use super::adapter::{errno, FuseFs};
 use super::attr::file_attr;
@@ -24,7 +27,15 @@ impl<M: MetaBackend, D: DataBackend> FuseFs<M, D> {
         });
     }
 
-    pub(super) fn do_create(&self, req: &Request, parent: INodeNo, name: &OsStr, mode: u32, flags: i32, reply: ReplyCreate) {
+    pub(super) fn do_create(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        flags: i32,
+        reply: ReplyCreate,
+    ) {
         let (vfs, cred, name, ttl) = (self.vfs.clone(), self.creds.of(req), name_of(name), self.attr_ttl);
         self.spawn(async move {
             match vfs.create(ino(parent), &name, mode, flags, &cred).await {

@@ -32,7 +32,15 @@ impl<M: MetaBackend, D: DataBackend> FuseFs<M, D> {
         });
     }
 
-    pub(super) fn do_setxattr(&self, req: &Request, n: INodeNo, name: &OsStr, value: &[u8], flags: i32, reply: ReplyEmpty) {
+    pub(super) fn do_setxattr(
+        &self,
+        req: &Request,
+        n: INodeNo,
+        name: &OsStr,
+        value: &[u8],
+        flags: i32,
+        reply: ReplyEmpty,
+    ) {
         let (vfs, cred, name) = (self.vfs.clone(), self.creds.of(req), name_of(name));
         let value = Bytes::copy_from_slice(value);
         // XATTR_CREATE / XATTR_REPLACE are the protocol's CREATE / REPLACE bits.

@@ -180,7 +180,10 @@ mod tests {
     #[test]
     fn holes_between_and_after_pieces() {
         let m = ExtentMap::from_keys(&[key(10, 1, 0, 10), key(30, 1, 10, 10)]);
-        assert_eq!(m.resolve(0, 50), vec![hole(0, 10), data(10, 10, 1, 0), hole(20, 10), data(30, 10, 1, 10), hole(40, 10)]);
+        assert_eq!(
+            m.resolve(0, 50),
+            vec![hole(0, 10), data(10, 10, 1, 0), hole(20, 10), data(30, 10, 1, 10), hole(40, 10)]
+        );
         assert_eq!(ExtentMap::new().resolve(5, 5), vec![hole(5, 5)]);
     }
 

@@ -38,8 +38,14 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
 
     /// Creates a regular file and opens it. If another client created the name first and `O_EXCL` was
     /// not asked for, opens that file instead, as `open(O_CREAT)` does locally.
-    pub async fn create(&self, parent: InodeId, name: &Name, mode: u32, flags: i32, cred: &Cred)
-        -> Result<(InodeAttr, Fh)> {
+    pub async fn create(
+        &self,
+        parent: InodeId,
+        name: &Name,
+        mode: u32,
+        flags: i32,
+        cred: &Cred,
+    ) -> Result<(InodeAttr, Fh)> {
         let new = NewNode { kind: FileKind::File, mode: mode & 0o7777, rdev: 0 };
         match self.inner.meta.create(parent, name, &new, cred).await {
             Ok(attr) => {

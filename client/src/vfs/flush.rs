@@ -130,7 +130,9 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
             for (offset, bytes) in ranges {
                 for seg in map.resolve(*offset, bytes.len() as u64) {
                     let (file_offset, len) = match seg {
-                        Segment::Data { file_offset, len, .. } | Segment::Hole { file_offset, len } => (file_offset, len),
+                        Segment::Data { file_offset, len, .. } | Segment::Hole { file_offset, len } => {
+                            (file_offset, len)
+                        }
                     };
                     let from = (file_offset - offset) as usize;
                     segments.push((seg, bytes.slice(from..from + len as usize)));

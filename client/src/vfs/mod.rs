@@ -29,11 +29,11 @@ use std::sync::{Arc, Mutex};
 
 use ferrum_proto::InodeId;
 
-/// Who performs an operation (from the FUSE request): checked by the metanode, owner of what it creates.
-pub use ferrum_proto::msg::meta::Cred;
 pub use config::VfsConfig;
 pub use dir::DirEntryOut;
 pub use extent_map::{ExtentMap, Segment};
+/// Who performs an operation (from the FUSE request): checked by the metanode, owner of what it creates.
+pub use ferrum_proto::msg::meta::Cred;
 pub use namespace::SetAttr;
 pub use space::{FallocateMode, StatFs, Whence};
 

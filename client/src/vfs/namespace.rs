@@ -156,8 +156,15 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
         Ok(())
     }
 
-    pub async fn rename(&self, parent: InodeId, name: &Name, new_parent: InodeId, new_name: &Name, flags: u32, cred: &Cred)
-        -> Result<()> {
+    pub async fn rename(
+        &self,
+        parent: InodeId,
+        name: &Name,
+        new_parent: InodeId,
+        new_name: &Name,
+        flags: u32,
+        cred: &Cred,
+    ) -> Result<()> {
         let resp = self.inner.meta.rename(parent, name, new_parent, new_name, flags, cred).await?;
         // The moved inode's ctime changed and the reply does not name it: forget every cached attribute
         // rather than serve a stale one (renames are rare next to stats).

@@ -110,8 +110,7 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
             }
         }
         let data = &self.inner.data;
-        let pieces =
-            try_join_all(reads.iter().map(|(_, at, eoff, take)| data.read(*at, *eoff, *take as u32))).await?;
+        let pieces = try_join_all(reads.iter().map(|(_, at, eoff, take)| data.read(*at, *eoff, *take as u32))).await?;
         let mut out = vec![0u8; len as usize];
         for ((dst, ..), bytes) in reads.iter().zip(pieces) {
             let dst = *dst as usize;
@@ -123,8 +122,15 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
 
     /// Serves `[offset, offset + len)` from read-ahead blocks, fetching missing ones and starting the
     /// fetch of the window ahead.
-    async fn read_ahead(&self, node: &Arc<OpenInode>, gen: u64, offset: u64, len: u64, size: u64, streak: u32)
-        -> Result<Bytes> {
+    async fn read_ahead(
+        &self,
+        node: &Arc<OpenInode>,
+        gen: u64,
+        offset: u64,
+        len: u64,
+        size: u64,
+        streak: u32,
+    ) -> Result<Bytes> {
         let cfg = &self.inner.cfg;
         let bs = cfg.readahead_block;
         let window = (bs << streak.min(16)).min(cfg.readahead_max);
@@ -168,8 +174,14 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
 /// Picks the blocks a read of `[offset, last block]` needs and the read-ahead ones (up to `ahead_end`)
 /// to start, creating the missing cells; forgets blocks behind the reader or from an older generation.
 #[allow(clippy::type_complexity)]
-fn plan_blocks(d: &mut InodeData, gen: u64, bs: u64, offset: u64, last: u64, ahead_end: u64)
-    -> (Vec<(u64, Block)>, Vec<(u64, Block)>) {
+fn plan_blocks(
+    d: &mut InodeData,
+    gen: u64,
+    bs: u64,
+    offset: u64,
+    last: u64,
+    ahead_end: u64,
+) -> (Vec<(u64, Block)>, Vec<(u64, Block)>) {
     d.blocks.retain(|start, (g, _)| *g == gen && start + bs > offset);
     let mut needed = Vec::new();
     let mut spawn = Vec::new();

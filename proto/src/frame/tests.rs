@@ -5,19 +5,12 @@ use super::*;
 
 fn encode(frame: &Frame) -> BytesMut {
     let mut buf = BytesMut::new();
-    FrameCodec::default()
-        .encode(frame.clone(), &mut buf)
-        .unwrap();
+    FrameCodec::default().encode(frame.clone(), &mut buf).unwrap();
     buf
 }
 
 fn sample(id: u64, meta: &'static [u8], data: Vec<u8>) -> Frame {
-    Frame::request(
-        Opcode::META_LOOKUP,
-        id,
-        Bytes::from_static(meta),
-        Bytes::from(data),
-    )
+    Frame::request(Opcode::META_LOOKUP, id, Bytes::from_static(meta), Bytes::from(data))
 }
 
 fn decode_one(buf: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
@@ -26,21 +19,10 @@ fn decode_one(buf: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
 
 #[test]
 fn header_layout() {
-    let f = Frame::response(
-        Opcode(0x0102),
-        0x0A0B,
-        Bytes::from_static(b"m"),
-        Bytes::from_static(b"dd"),
-    );
+    let f = Frame::response(Opcode(0x0102), 0x0A0B, Bytes::from_static(b"m"), Bytes::from_static(b"dd"));
     let buf = encode(&f);
     assert_eq!(buf.len(), HEADER_LEN + 3);
-    assert_eq!(
-        &buf[..24],
-        &[
-            0xFE, 0x22, 1, 2, 0x01, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0x0A, 0x0B, 0, 0, 0, 1, 0, 0, 0,
-            2
-        ]
-    );
+    assert_eq!(&buf[..24], &[0xFE, 0x22, 1, 2, 0x01, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0x0A, 0x0B, 0, 0, 0, 1, 0, 0, 0, 2]);
     let mut h = crc32fast::Hasher::new();
     h.update(&buf[..24]);
     h.update(b"mdd");
@@ -87,9 +69,7 @@ fn round_trip_large_data_without_copying() {
 
 #[test]
 fn several_frames_in_one_buffer() {
-    let frames: Vec<Frame> = (0..5)
-        .map(|i| sample(i, b"m", vec![i as u8; i as usize * 10]))
-        .collect();
+    let frames: Vec<Frame> = (0..5).map(|i| sample(i, b"m", vec![i as u8; i as usize * 10])).collect();
     let mut buf = BytesMut::new();
     for f in &frames {
         buf.extend_from_slice(&encode(f));
@@ -125,20 +105,14 @@ fn frame_split_across_reads() {
 fn bad_magic() {
     let mut buf = encode(&sample(1, b"", vec![]));
     buf[0] = 0x12;
-    assert!(matches!(
-        decode_one(&mut buf),
-        Err(FrameError::BadMagic(0x1222))
-    ));
+    assert!(matches!(decode_one(&mut buf), Err(FrameError::BadMagic(0x1222))));
 }
 
 #[test]
 fn bad_version() {
     let mut buf = encode(&sample(1, b"", vec![]));
     buf[2] = 9;
-    assert!(matches!(
-        decode_one(&mut buf),
-        Err(FrameError::BadVersion(9))
-    ));
+    assert!(matches!(decode_one(&mut buf), Err(FrameError::BadVersion(9))));
 }
 
 #[test]
@@ -154,10 +128,7 @@ fn oversized_is_rejected_from_the_header_alone() {
     buf[20..24].copy_from_slice(&u32::MAX.to_be_bytes());
     buf.truncate(HEADER_LEN);
     let err = FrameCodec::new(1024).decode(&mut buf).unwrap_err();
-    assert!(
-        matches!(err, FrameError::TooLarge { max: 1024, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, FrameError::TooLarge { max: 1024, .. }), "{err}");
     // Nothing was reserved for the body.
     assert!(buf.capacity() < 4096);
 }
@@ -166,22 +137,14 @@ fn oversized_is_rejected_from_the_header_alone() {
 fn oversized_limit_counts_the_whole_frame() {
     let f = sample(1, b"", vec![0; 100]);
     let mut buf = encode(&f);
-    assert!(matches!(
-        FrameCodec::new(HEADER_LEN + 99).decode(&mut buf.clone()),
-        Err(FrameError::TooLarge { .. })
-    ));
-    assert_eq!(
-        FrameCodec::new(HEADER_LEN + 100).decode(&mut buf).unwrap(),
-        Some(f)
-    );
+    assert!(matches!(FrameCodec::new(HEADER_LEN + 99).decode(&mut buf.clone()), Err(FrameError::TooLarge { .. })));
+    assert_eq!(FrameCodec::new(HEADER_LEN + 100).decode(&mut buf).unwrap(), Some(f));
 }
 
 #[test]
 fn encoding_an_oversized_frame_fails() {
     let mut buf = BytesMut::new();
-    let err = FrameCodec::new(64)
-        .encode(sample(1, b"", vec![0; 64]), &mut buf)
-        .unwrap_err();
+    let err = FrameCodec::new(64).encode(sample(1, b"", vec![0; 64]), &mut buf).unwrap_err();
     assert!(matches!(err, FrameError::TooLarge { len: 92, max: 64 }));
     assert!(buf.is_empty());
 }
@@ -191,39 +154,24 @@ fn flipped_payload_byte_fails_the_checksum() {
     let mut buf = encode(&sample(1, b"meta", vec![5; 64]));
     let last = buf.len() - 1;
     buf[last] ^= 0x40;
-    assert!(matches!(
-        decode_one(&mut buf),
-        Err(FrameError::Checksum { .. })
-    ));
+    assert!(matches!(decode_one(&mut buf), Err(FrameError::Checksum { .. })));
 }
 
 #[test]
 fn flipped_header_byte_fails_the_checksum() {
     let mut buf = encode(&sample(1, b"meta", vec![5; 64]));
     buf[10] ^= 1; // inside the request id
-    assert!(matches!(
-        decode_one(&mut buf),
-        Err(FrameError::Checksum { .. })
-    ));
+    assert!(matches!(decode_one(&mut buf), Err(FrameError::Checksum { .. })));
 }
 
 #[test]
 fn truncated_at_eof() {
     let wire = encode(&sample(1, b"meta", vec![5; 64]));
-    for cut in [
-        1,
-        HEADER_LEN - 1,
-        HEADER_LEN,
-        HEADER_LEN + 5,
-        wire.len() - 1,
-    ] {
+    for cut in [1, HEADER_LEN - 1, HEADER_LEN, HEADER_LEN + 5, wire.len() - 1] {
         let mut buf = BytesMut::from(&wire[..cut]);
         let mut codec = FrameCodec::default();
         assert_eq!(codec.decode(&mut buf).unwrap(), None, "cut at {cut}");
-        assert!(
-            matches!(codec.decode_eof(&mut buf), Err(FrameError::Truncated)),
-            "cut at {cut}"
-        );
+        assert!(matches!(codec.decode_eof(&mut buf), Err(FrameError::Truncated)), "cut at {cut}");
     }
 }
 
@@ -234,8 +182,5 @@ async fn framed_reader_reports_truncation_after_whole_frames() {
     wire.extend_from_slice(&encode(&sample(2, b"b", vec![2; 10]))[..HEADER_LEN + 3]);
     let mut reader = FramedRead::new(&wire[..], FrameCodec::default());
     assert_eq!(reader.next().await.unwrap().unwrap(), a);
-    assert!(matches!(
-        reader.next().await,
-        Some(Err(FrameError::Truncated))
-    ));
+    assert!(matches!(reader.next().await, Some(Err(FrameError::Truncated))));
 }

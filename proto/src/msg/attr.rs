@@ -18,9 +18,7 @@ pub enum FileKind {
 }
 
 /// A point in time as seconds and nanoseconds since the Unix epoch (negative before it).
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 pub struct Time {
     pub secs: i64,
     pub nanos: u32,
@@ -35,8 +33,7 @@ impl Time {
         if self.secs >= 0 {
             UNIX_EPOCH + Duration::new(self.secs as u64, self.nanos)
         } else {
-            UNIX_EPOCH - Duration::from_secs(self.secs.unsigned_abs())
-                + Duration::from_nanos(self.nanos.into())
+            UNIX_EPOCH - Duration::from_secs(self.secs.unsigned_abs()) + Duration::from_nanos(self.nanos.into())
         }
     }
 }
@@ -44,24 +41,15 @@ impl Time {
 impl From<SystemTime> for Time {
     fn from(t: SystemTime) -> Time {
         match t.duration_since(UNIX_EPOCH) {
-            Ok(d) => Time {
-                secs: d.as_secs() as i64,
-                nanos: d.subsec_nanos(),
-            },
+            Ok(d) => Time { secs: d.as_secs() as i64, nanos: d.subsec_nanos() },
             Err(e) => {
                 // Before the epoch: round the seconds down so that nanos stays in 0..1e9.
                 let d = e.duration();
                 let (secs, nanos) = (d.as_secs() as i64, d.subsec_nanos());
                 if nanos == 0 {
-                    Time {
-                        secs: -secs,
-                        nanos: 0,
-                    }
+                    Time { secs: -secs, nanos: 0 }
                 } else {
-                    Time {
-                        secs: -secs - 1,
-                        nanos: 1_000_000_000 - nanos,
-                    }
+                    Time { secs: -secs - 1, nanos: 1_000_000_000 - nanos }
                 }
             }
         }
@@ -116,29 +104,14 @@ mod tests {
     fn time_converts_both_ways() {
         for t in [
             Time { secs: 0, nanos: 0 },
-            Time {
-                secs: 1_700_000_000,
-                nanos: 123_456_789,
-            },
-            Time {
-                secs: -1,
-                nanos: 500_000_000,
-            },
-            Time {
-                secs: -10,
-                nanos: 0,
-            },
+            Time { secs: 1_700_000_000, nanos: 123_456_789 },
+            Time { secs: -1, nanos: 500_000_000 },
+            Time { secs: -10, nanos: 0 },
         ] {
             assert_eq!(Time::from(t.to_system_time()), t);
         }
         let just_before = UNIX_EPOCH - Duration::from_nanos(1);
-        assert_eq!(
-            Time::from(just_before),
-            Time {
-                secs: -1,
-                nanos: 999_999_999
-            }
-        );
+        assert_eq!(Time::from(just_before), Time { secs: -1, nanos: 999_999_999 });
     }
 
     #[test]

@@ -37,9 +37,6 @@ mod tests {
             len: 100,
         };
         assert_eq!(k.file_end(), 4196);
-        assert_eq!(
-            crate::msg::decode::<ExtentKey>(&crate::msg::encode(&k)).unwrap(),
-            k
-        );
+        assert_eq!(crate::msg::decode::<ExtentKey>(&crate::msg::encode(&k)).unwrap(), k);
     }
 }

@@ -31,11 +31,7 @@ rpc!(Hello => HelloAck, HELLO);
 impl Hello {
     /// Our own hello: every version this build speaks.
     pub fn ours() -> Hello {
-        Hello {
-            min_version: MIN_PROTOCOL_VERSION,
-            max_version: PROTOCOL_VERSION,
-            client: AGENT.to_string(),
-        }
+        Hello { min_version: MIN_PROTOCOL_VERSION, max_version: PROTOCOL_VERSION, client: AGENT.to_string() }
     }
 
     /// The server side: the newest version both speak, or `VersionMismatch`.
@@ -59,28 +55,19 @@ mod tests {
     use super::*;
 
     fn hello(min: u16, max: u16) -> Hello {
-        Hello {
-            min_version: min,
-            max_version: max,
-            client: String::new(),
-        }
+        Hello { min_version: min, max_version: max, client: String::new() }
     }
 
     #[test]
     fn overlapping_ranges_pick_the_newest_common_version() {
         assert_eq!(Hello::ours().negotiate(), Ok(PROTOCOL_VERSION));
         assert_eq!(hello(0, 100).negotiate(), Ok(PROTOCOL_VERSION));
-        assert_eq!(
-            hello(PROTOCOL_VERSION, PROTOCOL_VERSION).negotiate(),
-            Ok(PROTOCOL_VERSION)
-        );
+        assert_eq!(hello(PROTOCOL_VERSION, PROTOCOL_VERSION).negotiate(), Ok(PROTOCOL_VERSION));
     }
 
     #[test]
     fn disjoint_ranges_are_a_mismatch() {
-        let err = hello(PROTOCOL_VERSION + 1, PROTOCOL_VERSION + 5)
-            .negotiate()
-            .unwrap_err();
+        let err = hello(PROTOCOL_VERSION + 1, PROTOCOL_VERSION + 5).negotiate().unwrap_err();
         assert_eq!(
             err,
             ErrorCode::VersionMismatch {

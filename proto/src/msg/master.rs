@@ -339,14 +339,8 @@ mod tests {
             partition: PartitionId(9),
             kind: PartitionKind::Meta,
             volume: VolumeId(2),
-            members: vec![Replica {
-                node: NodeId(1),
-                addr: "h1:7000".into(),
-            }],
-            inodes: Some(InodeRange {
-                start: crate::InodeId(1),
-                end: crate::InodeId(u64::MAX),
-            }),
+            members: vec![Replica { node: NodeId(1), addr: "h1:7000".into() }],
+            inodes: Some(InodeRange { start: crate::InodeId(1), end: crate::InodeId(u64::MAX) }),
         };
         assert_eq!(decode::<CreatePartition>(&encode(&cp)).unwrap(), cp);
         let reply = VolumeViewReply::Unchanged { version: 4 };

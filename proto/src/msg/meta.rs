@@ -79,11 +79,7 @@ impl Cred {
     }
 
     pub fn user(uid: u32, gid: u32) -> Cred {
-        Cred {
-            uid,
-            gid,
-            groups: Vec::new(),
-        }
+        Cred { uid, gid, groups: Vec::new() }
     }
 
     pub fn is_root(&self) -> bool {
@@ -114,11 +110,7 @@ impl From<&MetaPartitionView> for MetaRoute {
                 replicas.push(r.addr.clone());
             }
         }
-        MetaRoute {
-            partition: v.partition,
-            inodes: v.inodes,
-            replicas,
-        }
+        MetaRoute { partition: v.partition, inodes: v.inodes, replicas }
     }
 }
 
@@ -544,20 +536,12 @@ mod tests {
             new_parent: InodeId(9),
             new_name: "b".into(),
             flags: Rename::NOREPLACE,
-            cred: Cred {
-                uid: 1000,
-                gid: 100,
-                groups: vec![4, 27],
-            },
+            cred: Cred { uid: 1000, gid: 100, groups: vec![4, 27] },
             routes: vec![],
         };
         assert_eq!(decode::<Rename>(&encode(&r)).unwrap(), r);
         let page = ReadDirResp {
-            entries: vec![DirEntry {
-                name: "x".into(),
-                inode: InodeId(3),
-                kind: FileKind::Dir,
-            }],
+            entries: vec![DirEntry { name: "x".into(), inode: InodeId(3), kind: FileKind::Dir }],
             next: Some("x".into()),
         };
         assert_eq!(decode::<ReadDirResp>(&encode(&page)).unwrap(), page);
@@ -574,11 +558,7 @@ mod tests {
 
     #[test]
     fn cred_groups() {
-        let c = Cred {
-            uid: 5,
-            gid: 50,
-            groups: vec![7],
-        };
+        let c = Cred { uid: 5, gid: 50, groups: vec![7] };
         assert!(c.in_group(50) && c.in_group(7) && !c.in_group(8));
         assert!(!c.is_root() && Cred::root().is_root());
     }
@@ -587,24 +567,12 @@ mod tests {
     fn route_from_view_puts_the_leader_first() {
         let v = MetaPartitionView {
             partition: PartitionId(3),
-            inodes: InodeRange {
-                start: InodeId(1),
-                end: InodeId(10),
-            },
+            inodes: InodeRange { start: InodeId(1), end: InodeId(10) },
             replicas: vec![
-                Replica {
-                    node: NodeId(1),
-                    addr: "a:1".into(),
-                },
-                Replica {
-                    node: NodeId(2),
-                    addr: "b:2".into(),
-                },
+                Replica { node: NodeId(1), addr: "a:1".into() },
+                Replica { node: NodeId(2), addr: "b:2".into() },
             ],
-            leader: Some(LeaderHint {
-                node: NodeId(2),
-                addr: "b:2".into(),
-            }),
+            leader: Some(LeaderHint { node: NodeId(2), addr: "b:2".into() }),
         };
         let r = MetaRoute::from(&v);
         assert_eq!(r.replicas, vec!["b:2".to_string(), "a:1".to_string()]);

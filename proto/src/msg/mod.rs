@@ -49,10 +49,7 @@ pub fn encode<T: Serialize>(msg: &T) -> Bytes {
 /// Decodes a message; a peer sending garbage gets `InvalidArgument`, not a dropped connection.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ErrorCode> {
     postcard::from_bytes(bytes).map_err(|e| {
-        let ty = std::any::type_name::<T>()
-            .rsplit("::")
-            .next()
-            .unwrap_or("message");
+        let ty = std::any::type_name::<T>().rsplit("::").next().unwrap_or("message");
         ErrorCode::InvalidArgument(format!("malformed {ty}: {e}"))
     })
 }
@@ -64,11 +61,7 @@ mod tests {
 
     #[test]
     fn encode_decode_round_trip() {
-        let h = Hello {
-            min_version: 1,
-            max_version: 3,
-            client: "test".into(),
-        };
+        let h = Hello { min_version: 1, max_version: 3, client: "test".into() };
         assert_eq!(decode::<Hello>(&encode(&h)).unwrap(), h);
     }
 

@@ -93,18 +93,9 @@ mod tests {
         Name::from("file.txt").validate().unwrap();
         Name::from(&[0xFFu8, 0xFE][..]).validate().unwrap();
         Name::from("x".repeat(255).as_str()).validate().unwrap();
-        assert_eq!(
-            Name::from("x".repeat(256).as_str()).validate(),
-            Err(ErrorCode::NameTooLong)
-        );
+        assert_eq!(Name::from("x".repeat(256).as_str()).validate(), Err(ErrorCode::NameTooLong));
         for bad in ["", ".", "..", "a/b", "a\0b"] {
-            assert!(
-                matches!(
-                    Name::from(bad).validate(),
-                    Err(ErrorCode::InvalidArgument(_))
-                ),
-                "{bad:?}"
-            );
+            assert!(matches!(Name::from(bad).validate(), Err(ErrorCode::InvalidArgument(_))), "{bad:?}");
         }
     }
 

@@ -21,9 +21,6 @@ mod tests {
     #[test]
     fn header_round_trip() {
         let h = RaftHeader { group: GroupId(77) };
-        assert_eq!(
-            crate::msg::decode::<RaftHeader>(&crate::msg::encode(&h)).unwrap(),
-            h
-        );
+        assert_eq!(crate::msg::decode::<RaftHeader>(&crate::msg::encode(&h)).unwrap(), h);
     }
 }

@@ -79,10 +79,7 @@ mod tests {
 
     #[test]
     fn inode_range_is_half_open() {
-        let r = InodeRange {
-            start: InodeId(1),
-            end: InodeId(100),
-        };
+        let r = InodeRange { start: InodeId(1), end: InodeId(100) };
         assert!(r.contains(InodeId(1)));
         assert!(r.contains(InodeId(99)));
         assert!(!r.contains(InodeId(100)));
@@ -93,14 +90,8 @@ mod tests {
     fn finds_the_meta_partition_of_an_inode() {
         let mp = |p, start, end| MetaPartitionView {
             partition: PartitionId(p),
-            inodes: InodeRange {
-                start: InodeId(start),
-                end: InodeId(end),
-            },
-            replicas: vec![Replica {
-                node: NodeId(1),
-                addr: "a:1".into(),
-            }],
+            inodes: InodeRange { start: InodeId(start), end: InodeId(end) },
+            replicas: vec![Replica { node: NodeId(1), addr: "a:1".into() }],
             leader: None,
         };
         let view = VolumeView {
@@ -110,14 +101,8 @@ mod tests {
             meta_partitions: vec![mp(1, 1, 1000), mp(2, 1000, u64::MAX)],
             data_partitions: vec![],
         };
-        assert_eq!(
-            view.meta_partition_of(InodeId::ROOT).unwrap().partition,
-            PartitionId(1)
-        );
-        assert_eq!(
-            view.meta_partition_of(InodeId(5000)).unwrap().partition,
-            PartitionId(2)
-        );
+        assert_eq!(view.meta_partition_of(InodeId::ROOT).unwrap().partition, PartitionId(1));
+        assert_eq!(view.meta_partition_of(InodeId(5000)).unwrap().partition, PartitionId(2));
         let back: VolumeView = crate::msg::decode(&crate::msg::encode(&view)).unwrap();
         assert_eq!(back, view);
     }

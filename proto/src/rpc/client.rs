@@ -107,24 +107,13 @@ impl Drop for PendingGuard<'_> {
 impl RpcClient {
     /// Connects to `addr` (`host:port`) and performs the handshake.
     pub async fn connect(addr: &str, cfg: &ClientConfig) -> Result<RpcClient, RpcError> {
-        let connect_err = |reason: String| RpcError::Connect {
-            addr: addr.to_string(),
-            reason,
-        };
-        let stream = match tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(addr)).await
-        {
-            Err(_) => {
-                return Err(connect_err(format!(
-                    "timed out after {:?}",
-                    cfg.connect_timeout
-                )))
-            }
+        let connect_err = |reason: String| RpcError::Connect { addr: addr.to_string(), reason };
+        let stream = match tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(addr)).await {
+            Err(_) => return Err(connect_err(format!("timed out after {:?}", cfg.connect_timeout))),
             Ok(Err(e)) => return Err(connect_err(e.to_string())),
             Ok(Ok(s)) => s,
         };
-        stream
-            .set_nodelay(true)
-            .map_err(|e| connect_err(e.to_string()))?;
+        stream.set_nodelay(true).map_err(|e| connect_err(e.to_string()))?;
         let (rd, wr) = stream.into_split();
         let mut reader = FramedRead::new(rd, FrameCodec::new(cfg.max_frame));
         let mut writer = FramedWrite::new(wr, FrameCodec::new(cfg.max_frame));
@@ -158,12 +147,7 @@ impl RpcClient {
     }
 
     /// Sends a request and waits for its reply; a remote error arrives as `RpcError::Remote`.
-    pub async fn call_raw(
-        &self,
-        opcode: Opcode,
-        meta: Bytes,
-        data: Bytes,
-    ) -> Result<Outgoing, RpcError> {
+    pub async fn call_raw(&self, opcode: Opcode, meta: Bytes, data: Bytes) -> Result<Outgoing, RpcError> {
         let shared = &*self.shared;
         let frame = Frame::request(opcode, 0, meta, data);
         if frame.wire_len() > shared.max_frame {
@@ -175,26 +159,13 @@ impl RpcClient {
         shared.register(id, reply_tx)?;
         let _guard = PendingGuard { shared, id };
         let exchange = async {
-            self.tx
-                .send(Frame {
-                    request_id: id,
-                    ..frame
-                })
-                .await
-                .map_err(|_| RpcError::Closed)?;
+            self.tx.send(Frame { request_id: id, ..frame }).await.map_err(|_| RpcError::Closed)?;
             reply_rx.await.map_err(|_| RpcError::Closed)
         };
-        let reply = tokio::time::timeout(shared.request_timeout, exchange)
-            .await
-            .map_err(|_| RpcError::Timeout)??;
+        let reply = tokio::time::timeout(shared.request_timeout, exchange).await.map_err(|_| RpcError::Timeout)??;
         match reply.kind {
-            FrameKind::Response => Ok(Outgoing {
-                meta: reply.meta,
-                data: reply.data,
-            }),
-            _ => Err(RpcError::Remote(
-                decode::<ErrorCode>(&reply.meta).unwrap_or_else(|e| e),
-            )),
+            FrameKind::Response => Ok(Outgoing { meta: reply.meta, data: reply.data }),
+            _ => Err(RpcError::Remote(decode::<ErrorCode>(&reply.meta).unwrap_or_else(|e| e))),
         }
     }
 
@@ -205,11 +176,7 @@ impl RpcClient {
     }
 
     /// A typed call that sends `data` as the payload and returns the reply's payload.
-    pub async fn call_with_data<R: Rpc>(
-        &self,
-        req: &R,
-        data: Bytes,
-    ) -> Result<(R::Response, Bytes), RpcError> {
+    pub async fn call_with_data<R: Rpc>(&self, req: &R, data: Bytes) -> Result<(R::Response, Bytes), RpcError> {
         let out = self.call_raw(R::OPCODE, encode(req), data).await?;
         Ok((decode(&out.meta)?, out.data))
     }
@@ -241,10 +208,7 @@ impl RpcClient {
 
 impl std::fmt::Debug for RpcClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RpcClient")
-            .field("addr", &self.shared.addr)
-            .field("closed", &self.is_closed())
-            .finish()
+        f.debug_struct("RpcClient").field("addr", &self.shared.addr).field("closed", &self.is_closed()).finish()
     }
 }
 

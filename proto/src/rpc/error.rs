@@ -29,9 +29,7 @@ impl RpcError {
         match self {
             RpcError::Remote(code) => code.clone(),
             RpcError::Timeout => ErrorCode::Timeout,
-            RpcError::Frame(e @ FrameError::TooLarge { .. }) => {
-                ErrorCode::InvalidArgument(e.to_string())
-            }
+            RpcError::Frame(e @ FrameError::TooLarge { .. }) => ErrorCode::InvalidArgument(e.to_string()),
             other => ErrorCode::Unavailable(other.to_string()),
         }
     }
@@ -47,31 +45,16 @@ mod tests {
 
     #[test]
     fn transport_errors_map_to_codes() {
-        let connect = RpcError::Connect {
-            addr: "h:1".into(),
-            reason: "refused".into(),
-        };
-        assert_eq!(
-            connect.code(),
-            ErrorCode::Unavailable("cannot connect to h:1: refused".into())
-        );
+        let connect = RpcError::Connect { addr: "h:1".into(), reason: "refused".into() };
+        assert_eq!(connect.code(), ErrorCode::Unavailable("cannot connect to h:1: refused".into()));
         assert_eq!(RpcError::Timeout.code(), ErrorCode::Timeout);
         assert!(matches!(RpcError::Closed.code(), ErrorCode::Unavailable(_)));
-        assert!(matches!(
-            RpcError::Handshake("x".into()).code(),
-            ErrorCode::Unavailable(_)
-        ));
-        assert!(matches!(
-            RpcError::Frame(FrameError::Truncated).code(),
-            ErrorCode::Unavailable(_)
-        ));
+        assert!(matches!(RpcError::Handshake("x".into()).code(), ErrorCode::Unavailable(_)));
+        assert!(matches!(RpcError::Frame(FrameError::Truncated).code(), ErrorCode::Unavailable(_)));
         let big = RpcError::Frame(FrameError::TooLarge { len: 10, max: 5 });
         assert!(matches!(big.code(), ErrorCode::InvalidArgument(_)));
         assert!(!big.is_retryable());
         assert!(RpcError::Closed.is_retryable());
-        assert_eq!(
-            RpcError::from(ErrorCode::NotFound).code(),
-            ErrorCode::NotFound
-        );
+        assert_eq!(RpcError::from(ErrorCode::NotFound).code(), ErrorCode::NotFound);
     }
 }

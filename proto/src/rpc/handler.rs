@@ -39,10 +39,7 @@ pub struct Outgoing {
 
 impl Outgoing {
     pub fn msg<T: Serialize>(m: &T) -> Outgoing {
-        Outgoing {
-            meta: msg::encode(m),
-            data: Bytes::new(),
-        }
+        Outgoing { meta: msg::encode(m), data: Bytes::new() }
     }
 
     pub fn with_data(mut self, data: Bytes) -> Outgoing {

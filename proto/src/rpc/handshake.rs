@@ -58,29 +58,19 @@ where
         decode::<Hello>(&first.meta).and_then(|h| h.negotiate())
     } else {
         // A peer that does not say HELLO first predates the handshake, or is not a Ferrum peer at all.
-        Err(ErrorCode::VersionMismatch {
-            ours: PROTOCOL_VERSION,
-            theirs_min: 0,
-            theirs_max: 0,
-        })
+        Err(ErrorCode::VersionMismatch { ours: PROTOCOL_VERSION, theirs_min: 0, theirs_max: 0 })
     };
     match agreed {
         Ok(version) => {
-            let ack = encode(&HelloAck {
-                version,
-                server: AGENT.to_string(),
-            });
+            let ack = encode(&HelloAck { version, server: AGENT.to_string() });
             let reply = Frame::response(Opcode::HELLO, first.request_id, ack, Bytes::new());
             writer.send(reply).await.map_err(Refused::Frame)?;
             Ok(version)
         }
         Err(code) => {
             // Best effort: the peer may already be gone.
-            let _ = tokio::time::timeout(
-                timeout,
-                writer.send(Frame::error(first.opcode, first.request_id, &code)),
-            )
-            .await;
+            let _ =
+                tokio::time::timeout(timeout, writer.send(Frame::error(first.opcode, first.request_id, &code))).await;
             Err(Refused::Rejected(code))
         }
     }
@@ -97,51 +87,27 @@ where
     W: AsyncWrite + Unpin,
 {
     let exchange = async {
-        writer
-            .send(Frame::request(
-                Opcode::HELLO,
-                0,
-                encode(&Hello::ours()),
-                Bytes::new(),
-            ))
-            .await?;
+        writer.send(Frame::request(Opcode::HELLO, 0, encode(&Hello::ours()), Bytes::new())).await?;
         reader.next().await.transpose().map_err(RpcError::from)
     };
     let reply = match tokio::time::timeout(timeout, exchange).await {
-        Err(_) => {
-            return Err(RpcError::Handshake(format!(
-                "no reply to HELLO within {timeout:?}"
-            )))
-        }
+        Err(_) => return Err(RpcError::Handshake(format!("no reply to HELLO within {timeout:?}"))),
         Ok(Err(e)) => return Err(e),
-        Ok(Ok(None)) => {
-            return Err(RpcError::Handshake(
-                "connection closed by the server".into(),
-            ))
-        }
+        Ok(Ok(None)) => return Err(RpcError::Handshake("connection closed by the server".into())),
         Ok(Ok(Some(frame))) => frame,
     };
     if reply.opcode != Opcode::HELLO || reply.request_id != 0 {
-        return Err(RpcError::Handshake(format!(
-            "unexpected reply {} #{}",
-            reply.opcode, reply.request_id
-        )));
+        return Err(RpcError::Handshake(format!("unexpected reply {} #{}", reply.opcode, reply.request_id)));
     }
     match reply.kind {
         FrameKind::Response => {
-            let ack: HelloAck =
-                decode(&reply.meta).map_err(|e| RpcError::Handshake(e.to_string()))?;
+            let ack: HelloAck = decode(&reply.meta).map_err(|e| RpcError::Handshake(e.to_string()))?;
             if !(MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&ack.version) {
-                return Err(RpcError::Handshake(format!(
-                    "server chose version {} we do not speak",
-                    ack.version
-                )));
+                return Err(RpcError::Handshake(format!("server chose version {} we do not speak", ack.version)));
             }
             Ok(ack)
         }
-        FrameKind::Error => Err(RpcError::Remote(
-            decode::<ErrorCode>(&reply.meta).unwrap_or_else(|e| e),
-        )),
+        FrameKind::Error => Err(RpcError::Remote(decode::<ErrorCode>(&reply.meta).unwrap_or_else(|e| e))),
         FrameKind::Request => Err(RpcError::Handshake("server sent a request".into())),
     }
 }

@@ -46,12 +46,7 @@ impl SlotState {
 
 impl ConnPool {
     pub fn new(cfg: ClientConfig) -> ConnPool {
-        ConnPool {
-            inner: Arc::new(Inner {
-                cfg,
-                slots: Mutex::new(HashMap::new()),
-            }),
-        }
+        ConnPool { inner: Arc::new(Inner { cfg, slots: Mutex::new(HashMap::new()) }) }
     }
 
     pub fn config(&self) -> &ClientConfig {
@@ -60,14 +55,7 @@ impl ConnPool {
 
     /// The live connection to `addr`, dialling it if there is none.
     pub async fn get(&self, addr: &str) -> Result<RpcClient, RpcError> {
-        let slot = self
-            .inner
-            .slots
-            .lock()
-            .expect("pool lock")
-            .entry(addr.to_string())
-            .or_default()
-            .clone();
+        let slot = self.inner.slots.lock().expect("pool lock").entry(addr.to_string()).or_default().clone();
         let seen_failures = {
             let state = slot.state.lock().expect("slot lock");
             if let Some(client) = state.live() {
@@ -107,13 +95,7 @@ impl ConnPool {
         self.get(addr).await?.call(req).await
     }
 
-    pub async fn call_raw(
-        &self,
-        addr: &str,
-        opcode: Opcode,
-        meta: Bytes,
-        data: Bytes,
-    ) -> Result<Outgoing, RpcError> {
+    pub async fn call_raw(&self, addr: &str, opcode: Opcode, meta: Bytes, data: Bytes) -> Result<Outgoing, RpcError> {
         self.get(addr).await?.call_raw(opcode, meta, data).await
     }
 }

@@ -45,12 +45,7 @@ impl Default for ServerConfig {
 
 /// Serves `listener` until `shutdown` is cancelled, then closes every connection (dropping requests in
 /// flight, as a crash would) and returns once all connection and request tasks are gone.
-pub async fn serve<H: Handler>(
-    listener: TcpListener,
-    handler: Arc<H>,
-    cfg: ServerConfig,
-    shutdown: CancellationToken,
-) {
+pub async fn serve<H: Handler>(listener: TcpListener, handler: Arc<H>, cfg: ServerConfig, shutdown: CancellationToken) {
     let tasks = TaskTracker::new();
     loop {
         let accepted = tokio::select! {
@@ -139,9 +134,7 @@ impl<H: Handler> Connection<H> {
                 next = reader.next() => next,
             };
             match next {
-                Some(Ok(frame)) if frame.kind == FrameKind::Request => {
-                    self.spawn_request(frame, permit, tx.clone())
-                }
+                Some(Ok(frame)) if frame.kind == FrameKind::Request => self.spawn_request(frame, permit, tx.clone()),
                 Some(Ok(frame)) => {
                     warn!(%peer, kind = ?frame.kind, "closing connection: client sent a reply frame");
                     self.cancel.cancel();
@@ -184,10 +177,7 @@ impl<H: Handler> Connection<H> {
                 Ok(Outgoing { meta, data }) => {
                     let reply = Frame::response(opcode, id, meta, data);
                     if reply.wire_len() > max_frame {
-                        let detail = format!(
-                            "reply to {opcode} of {} bytes exceeds {max_frame}",
-                            reply.wire_len()
-                        );
+                        let detail = format!("reply to {opcode} of {} bytes exceeds {max_frame}", reply.wire_len());
                         Frame::error(opcode, id, &ErrorCode::Internal(detail))
                     } else {
                         reply

@@ -62,10 +62,7 @@ pub fn load<S: DeserializeOwned + Default>(
     args: &InstanceArgs,
     section: &str,
 ) -> Result<(InstanceConfig, S), ConfigError> {
-    debug_assert!(
-        section != "instance" && section != "raft",
-        "role section name clashes"
-    );
+    debug_assert!(section != "instance" && section != "raft", "role section name clashes");
     let file: FileConfig<S> = match &args.config {
         Some(path) => config_file::read(path, section)?,
         None => FileConfig::default(),
@@ -84,15 +81,11 @@ fn merge(
         flag: "--listen ADDR",
         key: "listen",
     })?;
-    let data_dir = args
-        .data_dir
-        .clone()
-        .or(file.data_dir)
-        .ok_or(ConfigError::Missing {
-            what: "data dir",
-            flag: "--data-dir DIR",
-            key: "data_dir",
-        })?;
+    let data_dir = args.data_dir.clone().or(file.data_dir).ok_or(ConfigError::Missing {
+        what: "data dir",
+        flag: "--data-dir DIR",
+        key: "data_dir",
+    })?;
     if data_dir.as_os_str().is_empty() {
         return Err(bad("--data-dir", "data_dir", "", "must not be empty"));
     }
@@ -112,11 +105,7 @@ fn merge(
         // Port 0 stays 0 until the caller binds and calls `set_bound_listen`.
         None => listen.to_string(),
     };
-    let log = args
-        .log
-        .clone()
-        .or(file.log)
-        .unwrap_or_else(|| DEFAULT_LOG.to_string());
+    let log = args.log.clone().or(file.log).unwrap_or_else(|| DEFAULT_LOG.to_string());
     super::logging::check_filter(&log, "--log / `log`")?;
     raft.validate()?;
     Ok(InstanceConfig {
@@ -141,12 +130,7 @@ impl InstanceConfig {
 }
 
 fn bad(flag: &'static str, key: &'static str, value: &str, reason: &str) -> ConfigError {
-    ConfigError::BadValue {
-        flag,
-        key,
-        value: value.to_string(),
-        reason: reason.to_string(),
-    }
+    ConfigError::BadValue { flag, key, value: value.to_string(), reason: reason.to_string() }
 }
 
 /// HOST:PORT where HOST is a name or an address other hosts can dial: not empty, not a wildcard,
@@ -155,9 +139,7 @@ fn check_advertise(advertise: &str) -> Result<(), ConfigError> {
     let refuse = |reason: &str| Err(bad("--advertise", "advertise", advertise, reason));
     if let Ok(addr) = advertise.parse::<SocketAddr>() {
         if addr.ip().is_unspecified() {
-            return refuse(
-                "a wildcard address cannot be dialled; give this host's address or name",
-            );
+            return refuse("a wildcard address cannot be dialled; give this host's address or name");
         }
         if addr.port() == 0 {
             return refuse("port 0 cannot be dialled; give the port other instances should use");
@@ -212,25 +194,12 @@ mod tests {
 
     #[test]
     fn flags_only() {
-        let a = args(&[
-            "--listen",
-            "127.0.0.1:17010",
-            "--data-dir",
-            "/tmp/m1",
-            "--metrics-listen",
-            "127.0.0.1:17090",
-        ]);
+        let a = args(&["--listen", "127.0.0.1:17010", "--data-dir", "/tmp/m1", "--metrics-listen", "127.0.0.1:17090"]);
         let (config, master) = load_master(&a).expect("valid flags");
         assert_eq!(config.listen, "127.0.0.1:17010".parse().expect("addr"));
-        assert_eq!(
-            config.advertise, "127.0.0.1:17010",
-            "advertise defaults to listen"
-        );
+        assert_eq!(config.advertise, "127.0.0.1:17010", "advertise defaults to listen");
         assert_eq!(config.data_dir, PathBuf::from("/tmp/m1"));
-        assert_eq!(
-            config.metrics_listen,
-            Some("127.0.0.1:17090".parse().expect("addr"))
-        );
+        assert_eq!(config.metrics_listen, Some("127.0.0.1:17090".parse().expect("addr")));
         assert_eq!(config.log, "info");
         assert_eq!(config.raft, RaftConfig::default());
         assert_eq!(master, Master::default());
@@ -255,53 +224,28 @@ mod tests {
 
     #[test]
     fn flag_overrides_file() {
-        let file = config_file(
-            "[instance]\nlisten = \"127.0.0.1:17011\"\ndata_dir = \"/tmp/file\"\nlog = \"debug\"\n",
-        );
+        let file = config_file("[instance]\nlisten = \"127.0.0.1:17011\"\ndata_dir = \"/tmp/file\"\nlog = \"debug\"\n");
         let path = file.path().display().to_string();
-        let a = args(&[
-            "--config",
-            &path,
-            "--listen",
-            "127.0.0.1:17012",
-            "--log",
-            "warn",
-        ]);
+        let a = args(&["--config", &path, "--listen", "127.0.0.1:17012", "--log", "warn"]);
         let (config, _) = load_master(&a).expect("valid");
         assert_eq!(config.listen.port(), 17012);
-        assert_eq!(
-            config.advertise, "127.0.0.1:17012",
-            "advertise follows the effective listen"
-        );
+        assert_eq!(config.advertise, "127.0.0.1:17012", "advertise follows the effective listen");
         assert_eq!(config.data_dir, PathBuf::from("/tmp/file"));
         assert_eq!(config.log, "warn");
     }
 
     #[test]
     fn missing_listen_names_flag_and_key() {
-        let msg = load_master(&args(&["--data-dir", "/tmp/x"]))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            msg.contains("--listen") && msg.contains("`listen`"),
-            "{msg}"
-        );
-        let msg = load_master(&args(&["--listen", "127.0.0.1:1"]))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            msg.contains("--data-dir") && msg.contains("`data_dir`"),
-            "{msg}"
-        );
+        let msg = load_master(&args(&["--data-dir", "/tmp/x"])).unwrap_err().to_string();
+        assert!(msg.contains("--listen") && msg.contains("`listen`"), "{msg}");
+        let msg = load_master(&args(&["--listen", "127.0.0.1:1"])).unwrap_err().to_string();
+        assert!(msg.contains("--data-dir") && msg.contains("`data_dir`"), "{msg}");
     }
 
     #[test]
     fn unknown_section_and_keys_in_file_are_named() {
         let cases = [
-            (
-                "[instance]\nlisten = \"127.0.0.1:1\"\n[datanode]\n",
-                "[datanode]",
-            ),
+            ("[instance]\nlisten = \"127.0.0.1:1\"\n[datanode]\n", "[datanode]"),
             ("[instance]\ndata-dir = \"/x\"\n", "`data-dir`"),
             ("[raft]\nheartbeat = 10\n", "`heartbeat`"),
             ("[master]\nreplica = 3\n", "`replica`"),
@@ -309,9 +253,7 @@ mod tests {
         for (text, named) in cases {
             let file = config_file(text);
             let path = file.path().display().to_string();
-            let msg = load_master(&args(&["--config", &path]))
-                .unwrap_err()
-                .to_string();
+            let msg = load_master(&args(&["--config", &path])).unwrap_err().to_string();
             assert!(msg.contains(named), "{msg}");
             assert!(msg.contains(&path), "{msg}");
         }
@@ -319,26 +261,16 @@ mod tests {
 
     #[test]
     fn bad_raft_timings_are_refused() {
-        let file =
-            config_file("[raft]\nelection_timeout_min_ms = 2000\nelection_timeout_max_ms = 1000\n");
+        let file = config_file("[raft]\nelection_timeout_min_ms = 2000\nelection_timeout_max_ms = 1000\n");
         let path = file.path().display().to_string();
-        let a = args(&[
-            "--config",
-            &path,
-            "--listen",
-            "127.0.0.1:1",
-            "--data-dir",
-            "/x",
-        ]);
+        let a = args(&["--config", &path, "--listen", "127.0.0.1:1", "--data-dir", "/x"]);
         let msg = load_master(&a).unwrap_err().to_string();
         assert!(msg.contains("election_timeout_min_ms"), "{msg}");
     }
 
     #[test]
     fn missing_config_file_names_it() {
-        let msg = load_master(&args(&["--config", "/nonexistent/ferrum.toml"]))
-            .unwrap_err()
-            .to_string();
+        let msg = load_master(&args(&["--config", "/nonexistent/ferrum.toml"])).unwrap_err().to_string();
         assert!(msg.contains("/nonexistent/ferrum.toml"), "{msg}");
     }
 
@@ -356,49 +288,20 @@ mod tests {
 
     #[test]
     fn bad_advertise_is_refused() {
-        for advertise in [
-            "0.0.0.0:17010",
-            "[::]:17010",
-            "host",
-            "host:0",
-            "host:x",
-            ":17010",
-            "::1:17010",
-        ] {
-            let a = args(&[
-                "--listen",
-                "127.0.0.1:1",
-                "--data-dir",
-                "/x",
-                "--advertise",
-                advertise,
-            ]);
+        for advertise in ["0.0.0.0:17010", "[::]:17010", "host", "host:0", "host:x", ":17010", "::1:17010"] {
+            let a = args(&["--listen", "127.0.0.1:1", "--data-dir", "/x", "--advertise", advertise]);
             let msg = load_master(&a).unwrap_err().to_string();
             assert!(msg.contains("--advertise"), "{advertise}: {msg}");
         }
         for advertise in ["m1.example:17010", "[::1]:17010", "10.0.0.5:1"] {
-            let a = args(&[
-                "--listen",
-                "127.0.0.1:1",
-                "--data-dir",
-                "/x",
-                "--advertise",
-                advertise,
-            ]);
+            let a = args(&["--listen", "127.0.0.1:1", "--data-dir", "/x", "--advertise", advertise]);
             load_master(&a).expect(advertise);
         }
     }
 
     #[test]
     fn bad_log_filter_is_refused() {
-        let a = args(&[
-            "--listen",
-            "127.0.0.1:1",
-            "--data-dir",
-            "/x",
-            "--log",
-            "lots=[[[",
-        ]);
+        let a = args(&["--listen", "127.0.0.1:1", "--data-dir", "/x", "--log", "lots=[[["]);
         let msg = load_master(&a).unwrap_err().to_string();
         assert!(msg.contains("--log"), "{msg}");
     }

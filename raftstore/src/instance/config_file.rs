@@ -39,14 +39,9 @@ pub(crate) struct FileConfig<S> {
     pub role: S,
 }
 
-pub(crate) fn read<S: DeserializeOwned + Default>(
-    path: &Path,
-    section: &str,
-) -> Result<FileConfig<S>, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+pub(crate) fn read<S: DeserializeOwned + Default>(path: &Path, section: &str) -> Result<FileConfig<S>, ConfigError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
     parse(&text, path, section)
 }
 
@@ -65,22 +60,13 @@ pub(crate) fn parse<S: DeserializeOwned + Default>(
         message: err.message().replace('\n', " "),
     };
     let deserializer = toml::Deserializer::parse(text).map_err(|err| invalid(err, None))?;
-    let seed = FileSeed::<S> {
-        section,
-        current: &current,
-        role: PhantomData,
-    };
-    seed.deserialize(deserializer)
-        .map_err(|err| invalid(err, current.get()))
+    let seed = FileSeed::<S> { section, current: &current, role: PhantomData };
+    seed.deserialize(deserializer).map_err(|err| invalid(err, current.get()))
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
-        + 1
+    text.as_bytes()[..end].iter().filter(|b| **b == b'\n').count() + 1
 }
 
 struct FileSeed<'c, 's, S> {
@@ -106,9 +92,7 @@ impl<'de, S: DeserializeOwned + Default> Visitor<'de> for FileSeed<'_, '_, S> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut file = FileConfig::<S>::default();
-        while let Some(key) = map.next_key_seed(SectionName {
-            section: self.section,
-        })? {
+        while let Some(key) = map.next_key_seed(SectionName { section: self.section })? {
             match key {
                 Section::Instance => {
                     self.current.set(Some("instance"));
@@ -149,9 +133,9 @@ impl<'de> DeserializeSeed<'de> for SectionName<'_> {
             "instance" => Ok(Section::Instance),
             "raft" => Ok(Section::Raft),
             other if other == self.section => Ok(Section::Role),
-            other if INSTANCE_KEYS.contains(&other) => Err(de::Error::custom(format!(
-                "top-level key `{other}` belongs in the [instance] section"
-            ))),
+            other if INSTANCE_KEYS.contains(&other) => {
+                Err(de::Error::custom(format!("top-level key `{other}` belongs in the [instance] section")))
+            }
             other => Err(de::Error::custom(format!(
                 "unknown section [{other}], expected [instance], [raft] or [{}]",
                 self.section
@@ -185,16 +169,10 @@ mod tests {
              [raft]\nheartbeat_ms = 100\n[master]\nreplicas = 3\n",
         )
         .expect("valid file");
-        assert_eq!(
-            file.instance.listen,
-            Some("127.0.0.1:17010".parse().expect("addr"))
-        );
+        assert_eq!(file.instance.listen, Some("127.0.0.1:17010".parse().expect("addr")));
         assert_eq!(file.instance.data_dir, Some(PathBuf::from("/d")));
         assert_eq!(file.raft.heartbeat_ms, 100);
-        assert_eq!(
-            file.raft.election_timeout_min_ms, 750,
-            "unset keys keep defaults"
-        );
+        assert_eq!(file.raft.election_timeout_min_ms, 750, "unset keys keep defaults");
         assert_eq!(file.role, Master { replicas: 3 });
     }
 
@@ -217,29 +195,18 @@ mod tests {
     #[test]
     fn top_level_instance_key_gets_a_hint() {
         let msg = error_of("listen = \"127.0.0.1:1\"\n");
-        assert!(
-            msg.contains("`listen` belongs in the [instance] section"),
-            "{msg}"
-        );
+        assert!(msg.contains("`listen` belongs in the [instance] section"), "{msg}");
     }
 
     #[test]
     fn unknown_key_in_each_section_is_named() {
         for (section, text, line) in [
-            (
-                "instance",
-                "[instance]\nlisten = \"127.0.0.1:1\"\nlisen = 1\n",
-                3,
-            ),
+            ("instance", "[instance]\nlisten = \"127.0.0.1:1\"\nlisen = 1\n", 3),
             ("raft", "[raft]\nheartbeat = 100\n", 2),
             ("master", "[master]\n\nreplicas = 3\nreplica = 3\n", 4),
         ] {
             let msg = error_of(text);
-            let bad_key = text
-                .lines()
-                .last()
-                .and_then(|l| l.split(' ').next())
-                .unwrap_or("");
+            let bad_key = text.lines().last().and_then(|l| l.split(' ').next()).unwrap_or("");
             assert!(msg.contains(&format!("unknown field `{bad_key}`")), "{msg}");
             assert!(msg.contains(&format!("in [{section}]")), "{msg}");
             assert!(msg.contains(&format!("line {line}")), "{msg}");
@@ -250,10 +217,7 @@ mod tests {
     #[test]
     fn wrong_type_and_syntax_errors_are_one_line() {
         let msg = error_of("[instance]\nlisten = \"not an address\"\n");
-        assert!(
-            msg.contains("in [instance]") && msg.contains("line 2"),
-            "{msg}"
-        );
+        assert!(msg.contains("in [instance]") && msg.contains("line 2"), "{msg}");
         let msg = error_of("[raft\n");
         assert!(msg.contains("line 1") && !msg.contains('\n'), "{msg}");
     }

@@ -19,40 +19,20 @@ pub enum ConfigError {
     /// A syntax error, an unknown section or key, or a value of the wrong type. `message` comes from
     /// serde/toml and names the key (`unknown field `hb`, expected one of ...`).
     #[error("invalid config file {path}, line {line}{}: {message}", in_section(.section))]
-    Invalid {
-        path: PathBuf,
-        line: usize,
-        section: Option<String>,
-        message: String,
-    },
+    Invalid { path: PathBuf, line: usize, section: Option<String>, message: String },
 
-    #[error(
-        "no {what} given: pass {flag} or set `{key}` in the [instance] section of the config file"
-    )]
-    Missing {
-        what: &'static str,
-        flag: &'static str,
-        key: &'static str,
-    },
+    #[error("no {what} given: pass {flag} or set `{key}` in the [instance] section of the config file")]
+    Missing { what: &'static str, flag: &'static str, key: &'static str },
 
     #[error("invalid {flag} / `{key}` value {value:?}: {reason}")]
-    BadValue {
-        flag: &'static str,
-        key: &'static str,
-        value: String,
-        reason: String,
-    },
+    BadValue { flag: &'static str, key: &'static str, value: String, reason: String },
 
     /// Raft timings or sizes that openraft would refuse or that cannot work (heartbeat >= election timeout).
     #[error("invalid [raft] config: {0}; fix the [raft] section of the config file")]
     Raft(String),
 
     #[error("invalid log filter {value:?} from {origin}: {reason}; use a level (error, warn, info, debug, trace) or a RUST_LOG-style directive")]
-    LogFilter {
-        origin: &'static str,
-        value: String,
-        reason: String,
-    },
+    LogFilter { origin: &'static str, value: String, reason: String },
 }
 
 fn in_section(section: &Option<String>) -> String {
@@ -66,22 +46,17 @@ fn in_section(section: &Option<String>) -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum InstanceError {
     #[error("data dir {} is locked by another instance{}; stop it or use another --data-dir", dir.display(), holder(*holder_pid))]
-    DirLocked {
-        dir: PathBuf,
-        holder_pid: Option<u32>,
-    },
+    DirLocked { dir: PathBuf, holder_pid: Option<u32> },
 
     #[error("data dir {} belongs to a {found} instance, not a {wanted}; use another --data-dir", dir.display())]
-    RoleMismatch {
-        dir: PathBuf,
-        found: String,
-        wanted: String,
-    },
+    RoleMismatch { dir: PathBuf, found: String, wanted: String },
 
     #[error("identity file {} is corrupt ({reason}); restore it from a backup, or if the dir holds no data delete the dir", path.display())]
     IdentityCorrupt { path: PathBuf, reason: String },
 
-    #[error("cannot listen on {addr} ({what}): address already in use; stop whatever holds the port or choose another one")]
+    #[error(
+        "cannot listen on {addr} ({what}): address already in use; stop whatever holds the port or choose another one"
+    )]
     PortInUse { addr: SocketAddr, what: String },
 
     #[error("cannot listen on {addr} ({what}): {source}")]
@@ -124,9 +99,6 @@ fn holder(pid: Option<u32>) -> String {
 impl InstanceError {
     /// Shorthand for the common "this file operation failed" case.
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        InstanceError::Io {
-            path: path.into(),
-            source,
-        }
+        InstanceError::Io { path: path.into(), source }
     }
 }

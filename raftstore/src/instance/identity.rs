@@ -25,17 +25,11 @@ impl InstanceUuid {
     fn random() -> std::io::Result<Self> {
         let mut bytes = [0u8; 16];
         std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
-        Ok(InstanceUuid(
-            bytes.iter().map(|b| format!("{b:02x}")).collect(),
-        ))
+        Ok(InstanceUuid(bytes.iter().map(|b| format!("{b:02x}")).collect()))
     }
 
     fn is_well_formed(&self) -> bool {
-        self.0.len() == 32
-            && self
-                .0
-                .bytes()
-                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        self.0.len() == 32 && self.0.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
     }
 
     pub fn as_str(&self) -> &str {
@@ -82,12 +76,8 @@ impl Identity {
 }
 
 fn parse(path: &Path, text: &str) -> Result<Identity, InstanceError> {
-    let corrupt = |reason: String| InstanceError::IdentityCorrupt {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let identity: Identity =
-        toml::from_str(text).map_err(|err| corrupt(err.message().replace('\n', " ")))?;
+    let corrupt = |reason: String| InstanceError::IdentityCorrupt { path: path.to_path_buf(), reason };
+    let identity: Identity = toml::from_str(text).map_err(|err| corrupt(err.message().replace('\n', " ")))?;
     if identity.format_version != FORMAT_VERSION {
         return Err(corrupt(format!(
             "format_version {} is not {FORMAT_VERSION}; was it written by another Ferrum version?",
@@ -104,12 +94,9 @@ fn create(dir: &Path, role: Role) -> Result<Identity, InstanceError> {
     let path = dir.join(IDENTITY_FILE);
     let identity = Identity {
         format_version: FORMAT_VERSION,
-        instance_uuid: InstanceUuid::random()
-            .map_err(|err| InstanceError::io("/dev/urandom", err))?,
+        instance_uuid: InstanceUuid::random().map_err(|err| InstanceError::io("/dev/urandom", err))?,
         role: role.as_str().to_string(),
-        created_unix: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
+        created_unix: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
     };
     let text = toml::to_string(&identity).map_err(|err| InstanceError::IdentityCorrupt {
         path: path.clone(),
@@ -131,9 +118,7 @@ fn write_atomically(dir: &Path, path: &Path, content: &[u8]) -> Result<(), Insta
     file.write_all(content).map_err(io(&tmp))?;
     file.sync_all().map_err(io(&tmp))?;
     std::fs::rename(&tmp, path).map_err(io(path))?;
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(dir))
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
 }
 
 #[cfg(test)]
@@ -144,11 +129,7 @@ mod tests {
     fn created_then_read_back() {
         let dir = tempfile::tempdir().expect("temp dir");
         let first = Identity::load_or_create(dir.path(), Role::Datanode).expect("create");
-        assert!(
-            first.instance_uuid.is_well_formed(),
-            "{}",
-            first.instance_uuid
-        );
+        assert!(first.instance_uuid.is_well_formed(), "{}", first.instance_uuid);
         assert_eq!(first.role, "datanode");
         let again = Identity::load_or_create(dir.path(), Role::Datanode).expect("read");
         assert_eq!(first, again);
@@ -166,9 +147,7 @@ mod tests {
     fn corrupt_file_is_named() {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join(IDENTITY_FILE), "role = 3\n").expect("write");
-        let msg = Identity::load_or_create(dir.path(), Role::Master)
-            .unwrap_err()
-            .to_string();
+        let msg = Identity::load_or_create(dir.path(), Role::Master).unwrap_err().to_string();
         assert!(msg.contains("IDENTITY") && msg.contains("corrupt"), "{msg}");
         assert!(!msg.contains('\n'), "{msg}");
     }

@@ -19,16 +19,9 @@ const BACKLOG: u32 = 1024;
 pub fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener, InstanceError> {
     let fail = |source: std::io::Error| {
         if source.kind() == ErrorKind::AddrInUse {
-            InstanceError::PortInUse {
-                addr,
-                what: what.to_string(),
-            }
+            InstanceError::PortInUse { addr, what: what.to_string() }
         } else {
-            InstanceError::Bind {
-                addr,
-                what: what.to_string(),
-                source,
-            }
+            InstanceError::Bind { addr, what: what.to_string(), source }
         }
     };
     let socket = match addr {
@@ -51,12 +44,7 @@ mod tests {
         let addr = first.local_addr().expect("local addr");
         let err = bind(addr, "rpc").unwrap_err();
         let msg = err.to_string();
-        assert!(
-            msg.starts_with(&format!(
-                "cannot listen on {addr} (rpc): address already in use"
-            )),
-            "{msg}"
-        );
+        assert!(msg.starts_with(&format!("cannot listen on {addr} (rpc): address already in use")), "{msg}");
         assert!(!msg.contains('\n'), "{msg}");
         assert!(matches!(err, InstanceError::PortInUse { .. }));
     }
@@ -69,9 +57,6 @@ mod tests {
             return;
         };
         let msg = err.to_string();
-        assert!(
-            msg.starts_with("cannot listen on 192.0.2.1:0 (metrics): "),
-            "{msg}"
-        );
+        assert!(msg.starts_with("cannot listen on 192.0.2.1:0 (metrics): "), "{msg}");
     }
 }

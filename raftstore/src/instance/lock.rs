@@ -32,11 +32,7 @@ impl DataDir {
         std::fs::create_dir_all(&path).map_err(|err| InstanceError::io(&path, err))?;
         let lock = lock(&path)?;
         let identity = Identity::load_or_create(&path, role)?;
-        Ok(DataDir {
-            path,
-            identity,
-            _lock: lock,
-        })
+        Ok(DataDir { path, identity, _lock: lock })
     }
 
     pub fn path(&self) -> &Path {
@@ -67,20 +63,11 @@ fn lock(dir: &Path) -> Result<File, InstanceError> {
     let path = dir.join(LOCK_FILE);
     let io = |err| InstanceError::io(&path, err);
     // No truncate on open: that would wipe the holder's pid before we know we are not the holder.
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(io)?;
+    let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
     match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
-            return Err(InstanceError::DirLocked {
-                dir: dir.to_path_buf(),
-                holder_pid: holder_pid(&path),
-            })
+            return Err(InstanceError::DirLocked { dir: dir.to_path_buf(), holder_pid: holder_pid(&path) })
         }
         Err(TryLockError::Error(err)) => return Err(io(err)),
     }
@@ -106,16 +93,10 @@ mod tests {
         let _held = DataDir::open(&dir, Role::Master).expect("first open");
         let start = std::time::Instant::now();
         let err = DataDir::open(&dir, Role::Master).unwrap_err();
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(1),
-            "must not wait"
-        );
+        assert!(start.elapsed() < std::time::Duration::from_secs(1), "must not wait");
         let msg = err.to_string();
         assert!(msg.contains(&dir.display().to_string()), "{msg}");
-        assert!(
-            msg.contains(&format!("pid {}", std::process::id())),
-            "{msg}"
-        );
+        assert!(msg.contains(&format!("pid {}", std::process::id())), "{msg}");
         assert!(!msg.contains('\n'), "{msg}");
         assert!(matches!(err, InstanceError::DirLocked { .. }));
     }
@@ -131,9 +112,7 @@ mod tests {
     fn role_mismatch_is_refused_naming_both() {
         let tmp = tempfile::tempdir().expect("temp dir");
         drop(DataDir::open(tmp.path(), Role::Master).expect("create as master"));
-        let msg = DataDir::open(tmp.path(), Role::Datanode)
-            .unwrap_err()
-            .to_string();
+        let msg = DataDir::open(tmp.path(), Role::Datanode).unwrap_err().to_string();
         assert!(msg.contains("master") && msg.contains("datanode"), "{msg}");
     }
 

@@ -75,9 +75,7 @@ mod tests {
     #[test]
     fn timer_tags_the_role() {
         let mut line = String::new();
-        TimeAndRole(Role::Metanode)
-            .format_time(&mut Writer::new(&mut line))
-            .expect("format");
+        TimeAndRole(Role::Metanode).format_time(&mut Writer::new(&mut line)).expect("format");
         assert!(line.ends_with(" metanode"), "{line}");
     }
 }

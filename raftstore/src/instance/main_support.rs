@@ -68,17 +68,14 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<(), MainError>>,
 {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name(format!("ferrum-{role}"))
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("{}", error_line(role, &err));
-            return ExitCode::FAILURE;
-        }
-    };
+    let runtime =
+        match tokio::runtime::Builder::new_multi_thread().enable_all().thread_name(format!("ferrum-{role}")).build() {
+            Ok(runtime) => runtime,
+            Err(err) => {
+                eprintln!("{}", error_line(role, &err));
+                return ExitCode::FAILURE;
+            }
+        };
     let result = runtime.block_on(f());
     runtime.shutdown_timeout(RUNTIME_SHUTDOWN_GRACE);
     match result {

@@ -46,9 +46,7 @@ impl Metrics {
         let mut registry = Registry::with_labels(labels.into_iter());
 
         let start_time = Gauge::<f64, AtomicU64>::default();
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
         start_time.set(now);
         registry.register_with_unit(
             "process_start_time",
@@ -62,9 +60,7 @@ impl Metrics {
         up.set(1);
         registry.register("ferrum_up", "1 while the instance runs", up);
 
-        Metrics {
-            registry: Mutex::new(registry),
-        }
+        Metrics { registry: Mutex::new(registry) }
     }
 
     /// The root registry, for modules to register their metrics at start-up; series registered
@@ -85,26 +81,13 @@ impl Metrics {
 }
 
 /// Serves `GET /metrics` and `GET /health` on `listener` until `shutdown` is triggered.
-pub async fn serve(
-    listener: TcpListener,
-    metrics: Arc<Metrics>,
-    shutdown: Shutdown,
-) -> Result<(), InstanceError> {
-    let addr = listener
-        .local_addr()
-        .map_or_else(|_| "?".to_string(), |a| a.to_string());
-    let app = Router::new()
-        .route("/metrics", get(scrape))
-        .route("/health", get(health))
-        .with_state(metrics);
+pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, shutdown: Shutdown) -> Result<(), InstanceError> {
+    let addr = listener.local_addr().map_or_else(|_| "?".to_string(), |a| a.to_string());
+    let app = Router::new().route("/metrics", get(scrape)).route("/health", get(health)).with_state(metrics);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
-        .map_err(|source| InstanceError::Http {
-            addr,
-            what: "metrics",
-            source,
-        })
+        .map_err(|source| InstanceError::Http { addr, what: "metrics", source })
 }
 
 async fn scrape(State(metrics): State<Arc<Metrics>>) -> Response {
@@ -139,10 +122,11 @@ mod tests {
     async fn serves_labelled_metrics_and_health() {
         let metrics = Arc::new(Metrics::new(Role::Master, "m-test-1"));
         let requests: Counter = Counter::default();
-        metrics
-            .registry_mut()
-            .sub_registry_with_prefix("ferrum_test")
-            .register("requests", "Requests seen", requests.clone());
+        metrics.registry_mut().sub_registry_with_prefix("ferrum_test").register(
+            "requests",
+            "Requests seen",
+            requests.clone(),
+        );
         requests.inc();
 
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -152,32 +136,15 @@ mod tests {
 
         let response = get(addr, "/metrics").await;
         assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-        assert!(
-            response
-                .to_lowercase()
-                .contains(&format!("content-type: {CONTENT_TYPE}")),
-            "{response}"
-        );
+        assert!(response.to_lowercase().contains(&format!("content-type: {CONTENT_TYPE}")), "{response}");
         let labels = r#"{instance="m-test-1",role="master"}"#;
-        assert!(
-            response.contains(&format!("ferrum_up{labels} 1\n")),
-            "{response}"
-        );
-        assert!(
-            response.contains(&format!("process_start_time_seconds{labels} ")),
-            "{response}"
-        );
-        assert!(
-            response.contains(&format!("ferrum_test_requests_total{labels} 1\n")),
-            "{response}"
-        );
+        assert!(response.contains(&format!("ferrum_up{labels} 1\n")), "{response}");
+        assert!(response.contains(&format!("process_start_time_seconds{labels} ")), "{response}");
+        assert!(response.contains(&format!("ferrum_test_requests_total{labels} 1\n")), "{response}");
         assert!(response.trim_end().ends_with("# EOF"), "{response}");
 
         let response = get(addr, "/health").await;
-        assert!(
-            response.starts_with("HTTP/1.1 200") && response.ends_with("ok\n"),
-            "{response}"
-        );
+        assert!(response.starts_with("HTTP/1.1 200") && response.ends_with("ok\n"), "{response}");
 
         shutdown.trigger();
         tokio::time::timeout(Duration::from_secs(5), server)

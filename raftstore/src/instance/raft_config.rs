@@ -88,38 +88,26 @@ mod tests {
     fn defaults_are_valid_for_us_and_openraft() {
         let raft = RaftConfig::default();
         raft.validate().expect("defaults valid");
-        raft.to_openraft("test")
-            .validate()
-            .expect("openraft accepts the defaults");
+        raft.to_openraft("test").validate().expect("openraft accepts the defaults");
     }
 
     #[test]
     fn min_not_below_max_is_refused() {
-        let raft = RaftConfig {
-            election_timeout_min_ms: 1500,
-            election_timeout_max_ms: 1500,
-            ..Default::default()
-        };
+        let raft = RaftConfig { election_timeout_min_ms: 1500, election_timeout_max_ms: 1500, ..Default::default() };
         let msg = raft.validate().unwrap_err().to_string();
         assert!(msg.contains("election_timeout_min_ms"), "{msg}");
     }
 
     #[test]
     fn heartbeat_not_below_min_is_refused() {
-        let raft = RaftConfig {
-            heartbeat_ms: 800,
-            ..Default::default()
-        };
+        let raft = RaftConfig { heartbeat_ms: 800, ..Default::default() };
         let msg = raft.validate().unwrap_err().to_string();
         assert!(msg.contains("heartbeat_ms"), "{msg}");
     }
 
     #[test]
     fn zero_is_refused() {
-        let raft = RaftConfig {
-            max_payload_entries: 0,
-            ..Default::default()
-        };
+        let raft = RaftConfig { max_payload_entries: 0, ..Default::default() };
         let msg = raft.validate().unwrap_err().to_string();
         assert!(msg.contains("max_payload_entries"), "{msg}");
     }

@@ -70,10 +70,7 @@ mod tests {
         let task = tokio::spawn(async move { waiter.cancelled().await });
         assert!(!shutdown.is_triggered());
         shutdown.trigger();
-        tokio::time::timeout(Duration::from_secs(5), task)
-            .await
-            .expect("woken")
-            .expect("task");
+        tokio::time::timeout(Duration::from_secs(5), task).await.expect("woken").expect("task");
         assert!(shutdown.token().is_cancelled());
     }
 
@@ -84,8 +81,6 @@ mod tests {
         // message, so the test process is not terminated.
         let rc = unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
         assert_eq!(rc, 0);
-        tokio::time::timeout(Duration::from_secs(5), shutdown.cancelled())
-            .await
-            .expect("SIGTERM cancels the token");
+        tokio::time::timeout(Duration::from_secs(5), shutdown.cancelled()).await.expect("SIGTERM cancels the token");
     }
 }

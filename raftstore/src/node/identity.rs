@@ -89,10 +89,11 @@ pub(super) fn registration(inst: &Instance, role: NodeRole, args: &NodeArgs) -> 
 
 fn read(path: &Path) -> Result<Option<NodeId>, RaftStoreError> {
     match std::fs::read_to_string(path) {
-        Ok(s) => s.trim().parse::<u64>().map(|n| Some(NodeId::from(n))).map_err(|e| RaftStoreError::Corrupt {
-            what: "NODE_ID",
-            detail: format!("{}: {e}", path.display()),
-        }),
+        Ok(s) => s
+            .trim()
+            .parse::<u64>()
+            .map(|n| Some(NodeId::from(n)))
+            .map_err(|e| RaftStoreError::Corrupt { what: "NODE_ID", detail: format!("{}: {e}", path.display()) }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(RaftStoreError::Io { path: path.to_path_buf(), source }),
     }

@@ -42,7 +42,9 @@ impl Instance {
 /// The index of an instance among `nodes` that leads at least one group (instances killed by a test
 /// have their `metrics` cleared and are never picked).
 pub fn a_leader(nodes: &[Instance]) -> usize {
-    ferrum_tests::harness::wait_for("a leader among the instances", T, || nodes.iter().position(|n| n.leader_groups() > 0))
+    ferrum_tests::harness::wait_for("a leader among the instances", T, || {
+        nodes.iter().position(|n| n.leader_groups() > 0)
+    })
 }
 
 pub struct Cluster {
@@ -76,7 +78,12 @@ impl Cluster {
                     "--peers".into(),
                     peers.clone(),
                 ];
-                Instance { proc: Proc::spawn(&name, binary("ferrum-master"), args, dir.path()), name, addr: *addr, metrics: None }
+                Instance {
+                    proc: Proc::spawn(&name, binary("ferrum-master"), args, dir.path()),
+                    name,
+                    addr: *addr,
+                    metrics: None,
+                }
             })
             .collect();
         let node = |role: &str, i: usize| {

@@ -17,7 +17,9 @@ fn binary() -> PathBuf {
         .map(|d| d.join("pjdfstest"))
         .chain(cargo_bin)
         .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("pjdfstest not found: install it with `cargo install pjdfstest --version ^0.2 --locked`"))
+        .unwrap_or_else(|| {
+            panic!("pjdfstest not found: install it with `cargo install pjdfstest --version ^0.2 --locked`")
+        })
 }
 
 /// A mountpoint with a short path: the suite binds Unix sockets under it, and a socket path is limited

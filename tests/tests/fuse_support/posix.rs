@@ -190,7 +190,10 @@ fn attributes(d: &Path) {
     let m = fs::metadata(&f).unwrap();
     assert_eq!((m.atime(), m.atime_nsec()), (1_000_000_000, 123_456_789), "atime set");
     assert_eq!((m.mtime(), m.mtime_nsec()), (1_100_000_000, 987_654_321), "mtime set");
-    let now = [libc::timespec { tv_sec: 0, tv_nsec: libc::UTIME_NOW }, libc::timespec { tv_sec: 0, tv_nsec: libc::UTIME_NOW }];
+    let now = [
+        libc::timespec { tv_sec: 0, tv_nsec: libc::UTIME_NOW },
+        libc::timespec { tv_sec: 0, tv_nsec: libc::UTIME_NOW },
+    ];
     // SAFETY: as above.
     assert_eq!(unsafe { libc::utimensat(libc::AT_FDCWD, p.as_ptr(), now.as_ptr(), 0) }, 0);
     assert!(fs::metadata(&f).unwrap().mtime() > 1_100_000_000, "utimens now");
@@ -219,7 +222,8 @@ fn directories(d: &Path) {
     for i in 0..1500 {
         File::create(big.join(format!("file-{i:05}-{}", "x".repeat(i % 50)))).unwrap();
     }
-    let mut names: Vec<String> = fs::read_dir(&big).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let mut names: Vec<String> =
+        fs::read_dir(&big).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     names.sort();
     assert_eq!(names.len(), 1500, "every entry listed exactly once");
     names.dedup();
@@ -367,12 +371,20 @@ fn xattrs(d: &Path) {
     let set = |v: &[u8], flags: i32| {
         // SAFETY: valid pointers and lengths.
         let r = unsafe { libc::setxattr(p.as_ptr(), name.as_ptr(), v.as_ptr().cast(), v.len(), flags) };
-        if r == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
     };
     let get = |buf: &mut [u8]| {
         // SAFETY: valid pointers and lengths.
         let r = unsafe { libc::getxattr(p.as_ptr(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-        if r >= 0 { Ok(r as usize) } else { Err(std::io::Error::last_os_error()) }
+        if r >= 0 {
+            Ok(r as usize)
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
     };
     assert_err(get(&mut [0u8; 16]), libc::ENODATA, "missing xattr");
     assert_err(set(b"red", libc::XATTR_REPLACE), libc::ENODATA, "XATTR_REPLACE of a missing one");
@@ -461,7 +473,11 @@ fn errors(d: &Path) {
     fs::create_dir(d).unwrap();
     fs::write(d.join("file"), b"").unwrap();
     assert_err(File::open(d.join("missing")), libc::ENOENT, "open missing");
-    assert_err(OpenOptions::new().write(true).create_new(true).open(d.join("file")), libc::EEXIST, "O_EXCL on existing");
+    assert_err(
+        OpenOptions::new().write(true).create_new(true).open(d.join("file")),
+        libc::EEXIST,
+        "O_EXCL on existing",
+    );
     assert_err(fs::create_dir(d.join("file")), libc::EEXIST, "mkdir over a file");
     assert_err(OpenOptions::new().write(true).open(d), libc::EISDIR, "open a dir for writing");
     assert_err(File::open(d.join("file/x")), libc::ENOTDIR, "path through a file");

@@ -9,9 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferrum_proto::msg::master::{
-    CreatePartition, GetVolume, GetVolumeView, VolumeInfo, VolumeState, VolumeViewReply,
-};
+use ferrum_proto::msg::master::{CreatePartition, GetVolume, GetVolumeView, VolumeInfo, VolumeState, VolumeViewReply};
 use ferrum_proto::msg::topology::{
     DataPartitionView, InodeRange, MetaPartitionView, PartitionKind, Replica, VolumeView,
 };
@@ -75,8 +73,13 @@ impl StaticCluster {
             let a = n.addr.to_string();
             wait_for_async(&format!("{} accepts", n.name), T, || pool.get(&a)).await;
         }
-        let replicas =
-            |nodes: &[Instance]| nodes.iter().enumerate().map(|(i, n)| Replica { node: NodeId(i as u64 + 1), addr: n.addr.to_string() }).collect::<Vec<_>>();
+        let replicas = |nodes: &[Instance]| {
+            nodes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| Replica { node: NodeId(i as u64 + 1), addr: n.addr.to_string() })
+                .collect::<Vec<_>>()
+        };
         let (meta_replicas, data_replicas) = (replicas(&metanodes), replicas(&datanodes));
         let inodes = InodeRange { start: InodeId::ROOT, end: InodeId(u64::MAX) };
         let mut view = VolumeView {
@@ -99,7 +102,9 @@ impl StaticCluster {
             inodes: Some(inodes),
         };
         for n in &metanodes {
-            pool.call(&n.addr.to_string(), &create).await.unwrap_or_else(|e| panic!("meta partition on {}: {e}", n.name));
+            pool.call(&n.addr.to_string(), &create)
+                .await
+                .unwrap_or_else(|e| panic!("meta partition on {}: {e}", n.name));
         }
         for p in 2..2 + data_partitions {
             let create = CreatePartition {
@@ -110,7 +115,9 @@ impl StaticCluster {
                 inodes: None,
             };
             for n in &datanodes {
-                pool.call(&n.addr.to_string(), &create).await.unwrap_or_else(|e| panic!("data partition on {}: {e}", n.name));
+                pool.call(&n.addr.to_string(), &create)
+                    .await
+                    .unwrap_or_else(|e| panic!("data partition on {}: {e}", n.name));
             }
             view.data_partitions.push(DataPartitionView {
                 partition: PartitionId(p),

@@ -87,8 +87,15 @@ impl MetaBackend for MemMeta {
     async fn rmdir(&self, parent: InodeId, name: &Name, _cred: &Cred) -> BResult<()> {
         self.with(|t| t.rmdir(parent, name))
     }
-    async fn rename(&self, parent: InodeId, name: &Name, new_parent: InodeId, new_name: &Name, flags: u32, _cred: &Cred)
-        -> BResult<RenameResp> {
+    async fn rename(
+        &self,
+        parent: InodeId,
+        name: &Name,
+        new_parent: InodeId,
+        new_name: &Name,
+        flags: u32,
+        _cred: &Cred,
+    ) -> BResult<RenameResp> {
         self.with(|t| t.rename(parent, name, new_parent, new_name, flags))
     }
     async fn readlink(&self, inode: InodeId) -> BResult<Bytes> {

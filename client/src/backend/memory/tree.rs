@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, HashMap};
 use bytes::Bytes;
 use ferrum_proto::msg::attr::{FileKind, InodeAttr, SetAttrFields, SetTime, Time};
 use ferrum_proto::msg::extent::ExtentKey;
-use ferrum_proto::msg::meta::{Cred, MAX_LINKS, MAX_SYMLINK_LEN, DirEntry, ExtentListResp, ReadDirResp, Rename, RenameResp, SetXattr, Unlinked};
+use ferrum_proto::msg::meta::{
+    Cred, DirEntry, ExtentListResp, ReadDirResp, Rename, RenameResp, SetXattr, Unlinked, MAX_LINKS, MAX_SYMLINK_LEN,
+};
 use ferrum_proto::msg::name::Name;
 use ferrum_proto::{ErrorCode, InodeId};
 
@@ -24,8 +26,13 @@ pub(super) struct Inode {
 }
 
 pub(super) enum Body {
-    File { extents: Vec<ExtentKey> },
-    Dir { entries: BTreeMap<Name, InodeId>, parent: InodeId },
+    File {
+        extents: Vec<ExtentKey>,
+    },
+    Dir {
+        entries: BTreeMap<Name, InodeId>,
+        parent: InodeId,
+    },
     Symlink(Bytes),
     /// Fifo, socket or device: attributes only.
     Special,
@@ -126,8 +133,16 @@ impl Tree {
     /// Allocates an inode and links it as `parent/name`. A setgid directory passes its group on, and
     /// its setgid bit to subdirectories (what ext4 does; the kernel leaves this to the filesystem).
     #[allow(clippy::too_many_arguments)]
-    fn add_new(&mut self, parent: InodeId, name: &Name, kind: FileKind, mut mode: u32, owner: &Cred, rdev: u32, body: Body)
-        -> BResult<InodeAttr> {
+    fn add_new(
+        &mut self,
+        parent: InodeId,
+        name: &Name,
+        kind: FileKind,
+        mut mode: u32,
+        owner: &Cred,
+        rdev: u32,
+        body: Body,
+    ) -> BResult<InodeAttr> {
         self.check_new_entry(parent, name)?;
         let parent_attr = &self.get(parent)?.attr;
         let mut gid = owner.gid;
@@ -295,8 +310,14 @@ impl Tree {
         }
     }
 
-    pub fn rename(&mut self, parent: InodeId, name: &Name, new_parent: InodeId, new_name: &Name, flags: u32)
-        -> BResult<RenameResp> {
+    pub fn rename(
+        &mut self,
+        parent: InodeId,
+        name: &Name,
+        new_parent: InodeId,
+        new_name: &Name,
+        flags: u32,
+    ) -> BResult<RenameResp> {
         if flags & !(Rename::NOREPLACE | Rename::EXCHANGE) != 0 || flags == Rename::NOREPLACE | Rename::EXCHANGE {
             return Err(ErrorCode::InvalidArgument(format!("rename flags {flags:#x}")));
         }

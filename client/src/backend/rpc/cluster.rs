@@ -235,7 +235,11 @@ impl Cluster {
 
     /// Calls the meta partition that holds `ino`; `make` builds the request for a partition id (called
     /// again after a view refresh, with the same `OpId` captured inside it).
-    pub async fn call_meta<R: Rpc>(&self, ino: InodeId, mut make: impl FnMut(PartitionId) -> R) -> Result<R::Response, ErrorCode> {
+    pub async fn call_meta<R: Rpc>(
+        &self,
+        ino: InodeId,
+        mut make: impl FnMut(PartitionId) -> R,
+    ) -> Result<R::Response, ErrorCode> {
         let mut refreshed = false;
         loop {
             let Some((partition, client)) = self.meta_route(ino) else {
@@ -264,7 +268,12 @@ impl Cluster {
     }
 
     /// Calls a data partition's leader with `data` as the payload; returns the reply and its payload.
-    pub async fn call_data<R: Rpc>(&self, partition: PartitionId, req: &R, data: Bytes) -> Result<(R::Response, Bytes), ErrorCode> {
+    pub async fn call_data<R: Rpc>(
+        &self,
+        partition: PartitionId,
+        req: &R,
+        data: Bytes,
+    ) -> Result<(R::Response, Bytes), ErrorCode> {
         let mut refreshed = false;
         loop {
             let Some(client) = self.data_route(partition) else {

@@ -9,9 +9,9 @@ use bytes::Bytes;
 use ferrum_proto::msg::attr::{InodeAttr, SetAttrFields};
 use ferrum_proto::msg::extent::ExtentKey;
 use ferrum_proto::msg::meta::{
-    Create, Cred, Evict, ExtentAppend, ExtentList, ExtentListResp, GetAttr, GetXattr, Link, ListXattr, Lookup,
-    Mkdir, ReadDir, ReadDirResp, Readlink, RemoveXattr, Rename, RenameResp, Rmdir, SetAttr, SetXattr, StatFs,
-    Symlink, Truncate, Unlink, Unlinked,
+    Create, Cred, Evict, ExtentAppend, ExtentList, ExtentListResp, GetAttr, GetXattr, Link, ListXattr, Lookup, Mkdir,
+    ReadDir, ReadDirResp, Readlink, RemoveXattr, Rename, RenameResp, Rmdir, SetAttr, SetXattr, StatFs, Symlink,
+    Truncate, Unlink, Unlinked,
 };
 use ferrum_proto::msg::name::Name;
 use ferrum_proto::msg::Rpc;
@@ -36,8 +36,11 @@ impl RpcMeta {
 
     /// A call that allocates an inode: if the chosen partition's inode range is used up, pick another
     /// (after a view refresh, which shows the partition the master split off) and try once more.
-    async fn allocating<R: Rpc>(&self, parent: InodeId, make: impl Fn(PartitionId, PartitionId) -> R)
-        -> BResult<R::Response> {
+    async fn allocating<R: Rpc>(
+        &self,
+        parent: InodeId,
+        make: impl Fn(PartitionId, PartitionId) -> R,
+    ) -> BResult<R::Response> {
         let mut chosen = None;
         let r = self
             .c
@@ -168,8 +171,15 @@ impl MetaBackend for RpcMeta {
         self.c.call_meta(parent, make).await
     }
 
-    async fn rename(&self, parent: InodeId, name: &Name, new_parent: InodeId, new_name: &Name, flags: u32, cred: &Cred)
-        -> BResult<RenameResp> {
+    async fn rename(
+        &self,
+        parent: InodeId,
+        name: &Name,
+        new_parent: InodeId,
+        new_name: &Name,
+        flags: u32,
+        cred: &Cred,
+    ) -> BResult<RenameResp> {
         let op = self.c.ops.next();
         let make = |partition| Rename {
             partition,

@@ -21,8 +21,11 @@ pub use ops::OpIds;
 pub use reclaim::reclaim;
 
 /// Connects to the volume `volume` through the masters at `masters` and returns its two backends.
-pub async fn connect(masters: Vec<String>, volume: &str, cfg: ClusterConfig)
-    -> Result<(RpcMeta, RpcData), ConnectError> {
+pub async fn connect(
+    masters: Vec<String>,
+    volume: &str,
+    cfg: ClusterConfig,
+) -> Result<(RpcMeta, RpcData), ConnectError> {
     let reclaim_every = cfg.reclaim_every;
     let cluster = Cluster::connect(masters, volume, cfg).await?;
     reclaim::spawn_reclaimer(Arc::downgrade(&cluster), reclaim_every);

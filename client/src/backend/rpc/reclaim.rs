@@ -31,7 +31,9 @@ pub fn spawn_reclaimer(me: Weak<Cluster>, every: Duration) {
             match reclaim(&c).await {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!(volume = %c.volume(), pieces = n, "released freed file data"),
-                Err(e) => tracing::warn!(volume = %c.volume(), error = %e, "releasing freed file data failed; will retry"),
+                Err(e) => {
+                    tracing::warn!(volume = %c.volume(), error = %e, "releasing freed file data failed; will retry")
+                }
             }
         }
     });

@@ -166,7 +166,11 @@ async fn holes_punching_and_seek_data_hole() {
     v.fallocate(fh, (1 << 20) + 1000, 2000, mode).await.unwrap();
     assert!(data.stats().punches >= 1);
     let got = v.read(fh, 1 << 20, 4000).await.unwrap();
-    assert!(got[..1000].iter().all(|b| *b == 5) && got[1000..3000].iter().all(|b| *b == 0) && got[3000..].iter().all(|b| *b == 5));
+    assert!(
+        got[..1000].iter().all(|b| *b == 5)
+            && got[1000..3000].iter().all(|b| *b == 0)
+            && got[3000..].iter().all(|b| *b == 5)
+    );
     assert_eq!(v.getattr(ino).await.unwrap().size, size);
     // Plain allocation past the end grows the file; KEEP_SIZE does not.
     v.fallocate(fh, size, 1000, FallocateMode(libc::FALLOC_FL_KEEP_SIZE)).await.unwrap();

@@ -66,7 +66,10 @@ async fn rename_replace_noreplace_exchange_and_cycles() {
     v.release(fh).await.unwrap();
     let (b, fh) = create(&v, "b").await;
     v.release(fh).await.unwrap();
-    assert_errno(v.rename(InodeId::ROOT, &name("a"), InodeId::ROOT, &name("b"), Rename::NOREPLACE, &root()).await, libc::EEXIST);
+    assert_errno(
+        v.rename(InodeId::ROOT, &name("a"), InodeId::ROOT, &name("b"), Rename::NOREPLACE, &root()).await,
+        libc::EEXIST,
+    );
     v.rename(InodeId::ROOT, &name("a"), InodeId::ROOT, &name("b"), Rename::EXCHANGE, &root()).await.unwrap();
     assert_eq!(v.lookup(InodeId::ROOT, &name("a"), &root()).await.unwrap().inode, b);
     assert_eq!(v.lookup(InodeId::ROOT, &name("b"), &root()).await.unwrap().inode, a);
@@ -140,8 +143,14 @@ async fn xattrs_statfs_and_access() {
     let (ino, fh) = create(&v, "x").await;
     v.release(fh).await.unwrap();
     v.setxattr(ino, &name("user.a"), Bytes::from_static(b"1"), 0, &root()).await.unwrap();
-    assert_errno(v.setxattr(ino, &name("user.a"), Bytes::new(), libc::XATTR_CREATE as u32, &root()).await, libc::EEXIST);
-    assert_errno(v.setxattr(ino, &name("user.b"), Bytes::new(), libc::XATTR_REPLACE as u32, &root()).await, libc::ENODATA);
+    assert_errno(
+        v.setxattr(ino, &name("user.a"), Bytes::new(), libc::XATTR_CREATE as u32, &root()).await,
+        libc::EEXIST,
+    );
+    assert_errno(
+        v.setxattr(ino, &name("user.b"), Bytes::new(), libc::XATTR_REPLACE as u32, &root()).await,
+        libc::ENODATA,
+    );
     assert_eq!(&v.getxattr(ino, &name("user.a"), &root()).await.unwrap()[..], b"1");
     assert_eq!(v.listxattr(ino, &root()).await.unwrap(), vec![name("user.a")]);
     v.removexattr(ino, &name("user.a"), &root()).await.unwrap();

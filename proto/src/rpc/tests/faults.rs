@@ -15,22 +15,12 @@ use crate::msg::hello::{Hello, PROTOCOL_VERSION};
 use crate::rpc::RpcError;
 
 async fn raw(addr: &str) -> Framed<TcpStream, FrameCodec> {
-    Framed::new(
-        TcpStream::connect(addr).await.unwrap(),
-        FrameCodec::default(),
-    )
+    Framed::new(TcpStream::connect(addr).await.unwrap(), FrameCodec::default())
 }
 
 async fn raw_after_hello(addr: &str) -> Framed<TcpStream, FrameCodec> {
     let mut conn = raw(addr).await;
-    conn.send(Frame::request(
-        Opcode::HELLO,
-        0,
-        encode(&Hello::ours()),
-        Bytes::new(),
-    ))
-    .await
-    .unwrap();
+    conn.send(Frame::request(Opcode::HELLO, 0, encode(&Hello::ours()), Bytes::new())).await.unwrap();
     let ack = conn.next().await.unwrap().unwrap();
     assert_eq!(ack.kind, FrameKind::Response);
     conn
@@ -54,19 +44,8 @@ async fn assert_closed_by_server(stream: &mut TcpStream) {
 async fn version_mismatch_is_rejected_and_closed() {
     let server = TestServer::start().await;
     let mut conn = raw(&server.addr).await;
-    let hello = Hello {
-        min_version: PROTOCOL_VERSION + 6,
-        max_version: PROTOCOL_VERSION + 8,
-        client: "future".into(),
-    };
-    conn.send(Frame::request(
-        Opcode::HELLO,
-        0,
-        encode(&hello),
-        Bytes::new(),
-    ))
-    .await
-    .unwrap();
+    let hello = Hello { min_version: PROTOCOL_VERSION + 6, max_version: PROTOCOL_VERSION + 8, client: "future".into() };
+    conn.send(Frame::request(Opcode::HELLO, 0, encode(&hello), Bytes::new())).await.unwrap();
     let reply = conn.next().await.unwrap().unwrap();
     assert_eq!(reply.kind, FrameKind::Error);
     assert_eq!(
@@ -85,15 +64,10 @@ async fn version_mismatch_is_rejected_and_closed() {
 async fn a_request_before_hello_is_a_version_mismatch() {
     let server = TestServer::start().await;
     let mut conn = raw(&server.addr).await;
-    conn.send(Frame::request(ECHO, 5, Bytes::new(), Bytes::new()))
-        .await
-        .unwrap();
+    conn.send(Frame::request(ECHO, 5, Bytes::new(), Bytes::new())).await.unwrap();
     let reply = conn.next().await.unwrap().unwrap();
     assert_eq!((reply.kind, reply.request_id), (FrameKind::Error, 5));
-    assert!(matches!(
-        decode::<ErrorCode>(&reply.meta).unwrap(),
-        ErrorCode::VersionMismatch { .. }
-    ));
+    assert!(matches!(decode::<ErrorCode>(&reply.meta).unwrap(), ErrorCode::VersionMismatch { .. }));
     assert!(conn.next().await.is_none());
     server.stop().await;
 }
@@ -116,15 +90,7 @@ async fn garbage_closes_only_its_own_connection() {
 
     assert_eq!(good.call(&Add { a: 2, b: 2 }).await.unwrap(), 4);
     assert!(!good.is_closed());
-    assert_eq!(
-        server
-            .client()
-            .await
-            .call(&Add { a: 3, b: 3 })
-            .await
-            .unwrap(),
-        6
-    );
+    assert_eq!(server.client().await.call(&Add { a: 3, b: 3 }).await.unwrap(), 6);
     server.stop().await;
 }
 
@@ -149,12 +115,7 @@ async fn truncated_frame_closes_its_connection() {
     let server = TestServer::start().await;
     let good = server.client().await;
     let mut wire = BytesMut::new();
-    FrameCodec::default()
-        .encode(
-            Frame::request(ECHO, 1, bytes_of("m"), bytes_of("data")),
-            &mut wire,
-        )
-        .unwrap();
+    FrameCodec::default().encode(Frame::request(ECHO, 1, bytes_of("m"), bytes_of("data")), &mut wire).unwrap();
     let mut bad = raw_after_hello(&server.addr).await.into_inner();
     bad.write_all(&wire[..wire.len() - 2]).await.unwrap();
     bad.shutdown().await.unwrap();
@@ -165,17 +126,10 @@ async fn truncated_frame_closes_its_connection() {
 
 #[tokio::test]
 async fn oversized_frame_closes_its_connection() {
-    let server = TestServer::start_with(ServerConfig {
-        max_frame: 4096,
-        ..ServerConfig::default()
-    })
-    .await;
+    let server = TestServer::start_with(ServerConfig { max_frame: 4096, ..ServerConfig::default() }).await;
     let good = server.client().await;
     let greedy = server.client().await;
-    match greedy
-        .call_raw(ECHO, Bytes::new(), Bytes::from(vec![0u8; 8192]))
-        .await
-    {
+    match greedy.call_raw(ECHO, Bytes::new(), Bytes::from(vec![0u8; 8192])).await {
         Err(RpcError::Closed) => {}
         other => panic!("{other:?}"),
     }
@@ -205,14 +159,8 @@ async fn silent_server_fails_the_handshake() {
         let (_stream, _) = listener.accept().await.unwrap();
         tokio::time::sleep(Duration::from_secs(30)).await;
     });
-    let cfg = ClientConfig {
-        connect_timeout: Duration::from_millis(200),
-        ..ClientConfig::default()
-    };
-    assert!(matches!(
-        RpcClient::connect(&addr, &cfg).await,
-        Err(RpcError::Handshake(_))
-    ));
+    let cfg = ClientConfig { connect_timeout: Duration::from_millis(200), ..ClientConfig::default() };
+    assert!(matches!(RpcClient::connect(&addr, &cfg).await, Err(RpcError::Handshake(_))));
 }
 
 #[tokio::test]
@@ -221,30 +169,14 @@ async fn server_stop_fails_pending_calls_with_closed() {
     let client = server.client().await;
     let pending = tokio::spawn({
         let client = client.clone();
-        async move {
-            client
-                .call(&Nap {
-                    millis: 30_000,
-                    tag: 1,
-                })
-                .await
-        }
+        async move { client.call(&Nap { millis: 30_000, tag: 1 }).await }
     });
-    wait_for("the call to reach the handler", || {
-        server.service.naps.load(Ordering::SeqCst) == 1
-    })
-    .await;
+    wait_for("the call to reach the handler", || server.service.naps.load(Ordering::SeqCst) == 1).await;
     server.stop().await;
-    let result = tokio::time::timeout(Duration::from_secs(2), pending)
-        .await
-        .expect("fails fast")
-        .unwrap();
+    let result = tokio::time::timeout(Duration::from_secs(2), pending).await.expect("fails fast").unwrap();
     assert!(matches!(result, Err(RpcError::Closed)), "{result:?}");
     assert!(client.is_closed());
-    assert!(matches!(
-        client.call(&Add { a: 1, b: 1 }).await,
-        Err(RpcError::Closed)
-    ));
+    assert!(matches!(client.call(&Add { a: 1, b: 1 }).await, Err(RpcError::Closed)));
 }
 
 #[tokio::test]
@@ -253,19 +185,9 @@ async fn closing_a_client_fails_its_calls() {
     let client = server.client().await;
     let pending = tokio::spawn({
         let client = client.clone();
-        async move {
-            client
-                .call(&Nap {
-                    millis: 30_000,
-                    tag: 1,
-                })
-                .await
-        }
+        async move { client.call(&Nap { millis: 30_000, tag: 1 }).await }
     });
-    wait_for("the call to reach the handler", || {
-        server.service.naps.load(Ordering::SeqCst) == 1
-    })
-    .await;
+    wait_for("the call to reach the handler", || server.service.naps.load(Ordering::SeqCst) == 1).await;
     client.close();
     assert!(matches!(pending.await.unwrap(), Err(RpcError::Closed)));
     assert_eq!(client.pending_calls(), 0);

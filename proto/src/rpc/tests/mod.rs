@@ -69,10 +69,7 @@ struct TestService {
 impl Handler for TestService {
     async fn handle(&self, req: Incoming) -> Result<Outgoing, ErrorCode> {
         match req.opcode {
-            ECHO => Ok(Outgoing {
-                meta: req.meta,
-                data: req.data,
-            }),
+            ECHO => Ok(Outgoing { meta: req.meta, data: req.data }),
             FAIL => Err(req.decode::<ErrorCode>()?),
             NAP => {
                 let nap: Nap = req.decode()?;
@@ -116,26 +113,16 @@ impl TestServer {
         let shutdown = CancellationToken::new();
         let service = Arc::new(TestService::default());
         let task = tokio::spawn(serve(listener, service.clone(), cfg, shutdown.clone()));
-        TestServer {
-            addr,
-            service,
-            shutdown,
-            task,
-        }
+        TestServer { addr, service, shutdown, task }
     }
 
     async fn client(&self) -> RpcClient {
-        RpcClient::connect(&self.addr, &ClientConfig::default())
-            .await
-            .unwrap()
+        RpcClient::connect(&self.addr, &ClientConfig::default()).await.unwrap()
     }
 
     async fn stop(self) {
         self.shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(5), self.task)
-            .await
-            .expect("server stops")
-            .unwrap();
+        tokio::time::timeout(Duration::from_secs(5), self.task).await.expect("server stops").unwrap();
     }
 }
 
@@ -143,10 +130,7 @@ impl TestServer {
 async fn wait_for(what: &str, cond: impl Fn() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while !cond() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
