@@ -2,8 +2,8 @@
 //! (or a test standing in for it) asks every member of a new partition.
 //!
 //! The `ferrum-datanode` binary runs under the raftstore's node agent, which routes these opcodes
-//! itself. This is for a [`crate::DataService`] serving on its own (the in-process cluster tests), and
-//! unlike the agent it also deletes the partition's extent files on `DeletePartition`.
+//! itself. This is for a [`crate::DataService`] serving on its own (the in-process cluster tests). Either
+//! way a removed partition's extent files are deleted (`App::on_remove`).
 
 use std::collections::BTreeMap;
 

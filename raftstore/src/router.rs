@@ -51,7 +51,22 @@ pub struct MultiRaftConfig {
 }
 
 impl MultiRaftConfig {
-    fn openraft(&self) -> Result<openraft::Config, RaftStoreError> {
+    /// From an instance's `[raft]` settings.
+    pub fn from_raft(node_id: NodeId, advertise: String, r: &crate::instance::RaftConfig) -> MultiRaftConfig {
+        MultiRaftConfig {
+            node_id,
+            advertise,
+            heartbeat: Duration::from_millis(r.heartbeat_ms),
+            election_timeout_min: Duration::from_millis(r.election_timeout_min_ms),
+            election_timeout_max: Duration::from_millis(r.election_timeout_max_ms),
+            snapshot_after_logs: r.snapshot_after_logs,
+            keep_logs_after_snapshot: r.keep_logs_after_snapshot,
+            max_payload_entries: r.max_payload_entries,
+        }
+    }
+
+    /// The openraft config every group of the instance runs with (validated).
+    pub(crate) fn openraft(&self) -> Result<openraft::Config, RaftStoreError> {
         let c = openraft::Config {
             cluster_name: "ferrum".into(),
             heartbeat_interval: self.heartbeat.as_millis() as u64,

@@ -5,7 +5,6 @@
 //! all before anything is opened, so a clash fails at once with a one-line message and touches nothing.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use ferrum_proto::rpc::{serve, ClientConfig, ConnPool, Handler, ServerConfig};
 use ferrum_proto::NodeId;
@@ -57,17 +56,7 @@ impl Instance {
     }
 
     pub fn multi_raft_config(&self, node_id: NodeId) -> MultiRaftConfig {
-        let r = &self.config.raft;
-        MultiRaftConfig {
-            node_id,
-            advertise: self.config.advertise.clone(),
-            heartbeat: Duration::from_millis(r.heartbeat_ms),
-            election_timeout_min: Duration::from_millis(r.election_timeout_min_ms),
-            election_timeout_max: Duration::from_millis(r.election_timeout_max_ms),
-            snapshot_after_logs: r.snapshot_after_logs,
-            keep_logs_after_snapshot: r.keep_logs_after_snapshot,
-            max_payload_entries: r.max_payload_entries,
-        }
+        MultiRaftConfig::from_raft(node_id, self.config.advertise.clone(), &self.config.raft)
     }
 
     /// Opens the groups this instance hosts (as persisted) under Raft node id `node_id`.

@@ -7,6 +7,7 @@ use super::layout::{self, Counts, DevRole, InstanceSpec};
 use super::process;
 use super::state::{Cluster, Member};
 use super::{cluster_api, table, DevCmd, UpArgs};
+use crate::fuse::is_fuse_mount;
 
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
@@ -183,16 +184,6 @@ fn mount(c: &mut Cluster, mnt: &Path, deadline: Instant) -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(100));
     }
     Ok(())
-}
-
-pub fn is_fuse_mount(mnt: &Path) -> bool {
-    let Ok(mounts) = std::fs::read_to_string("/proc/mounts") else { return false };
-    let want = mnt.display().to_string();
-    mounts.lines().any(|l| {
-        let mut f = l.split_whitespace();
-        let (_src, target, fstype) = (f.next(), f.next(), f.next());
-        target == Some(want.as_str()) && fstype.is_some_and(|t| t.starts_with("fuse"))
-    })
 }
 
 fn down(dir: &Path, purge: bool) -> Result<(), String> {

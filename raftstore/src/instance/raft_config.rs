@@ -64,20 +64,6 @@ impl RaftConfig {
         }
         Ok(())
     }
-
-    /// The openraft config for one Raft group; the other openraft knobs keep their defaults.
-    pub fn to_openraft(&self, cluster_name: &str) -> openraft::Config {
-        openraft::Config {
-            cluster_name: cluster_name.to_string(),
-            heartbeat_interval: self.heartbeat_ms,
-            election_timeout_min: self.election_timeout_min_ms,
-            election_timeout_max: self.election_timeout_max_ms,
-            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.snapshot_after_logs),
-            max_in_snapshot_log_to_keep: self.keep_logs_after_snapshot,
-            max_payload_entries: self.max_payload_entries,
-            ..Default::default()
-        }
-    }
 }
 
 #[cfg(test)]
@@ -88,7 +74,9 @@ mod tests {
     fn defaults_are_valid_for_us_and_openraft() {
         let raft = RaftConfig::default();
         raft.validate().expect("defaults valid");
-        raft.to_openraft("test").validate().expect("openraft accepts the defaults");
+        crate::router::MultiRaftConfig::from_raft(ferrum_proto::NodeId(1), "127.0.0.1:1".into(), &raft)
+            .openraft()
+            .expect("openraft accepts the defaults");
     }
 
     #[test]
