@@ -27,8 +27,9 @@ pub struct ClusterConfig {
     pub view_refresh: Duration,
     /// How often the metanodes' queues of freed file data are drained.
     pub reclaim_every: Duration,
-    /// How long mounting keeps trying to reach a master: "no reachable master" should not take as long
-    /// as riding out an election in steady state.
+    /// How long mounting keeps trying to reach a master: long enough to ride out a master election
+    /// (a few rounds of the election timeout, which is seconds), short enough that "no reachable
+    /// master" is reported promptly.
     pub connect_deadline: Duration,
 }
 
@@ -46,7 +47,7 @@ impl Default for ClusterConfig {
             },
             view_refresh: Duration::from_secs(5),
             reclaim_every: Duration::from_secs(2),
-            connect_deadline: Duration::from_secs(8),
+            connect_deadline: Duration::from_secs(15),
         }
     }
 }
