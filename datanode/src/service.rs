@@ -13,7 +13,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use ferrum_proto::msg::data::{
     BlockCopy, CreateExtent, CreateExtentResp, Delete, PartitionStatus, PartitionStatusResp, PunchHole, Read,
-    ReadBlocks, ReadBlocksResp, StatExtent, StatExtentResp, Truncate, Write, MAX_READ, MAX_WRITE,
+    ReadBlocks, ReadBlocksResp, StatExtent, StatExtentResp, SyncPartition, Truncate, Write, MAX_READ, MAX_WRITE,
 };
 use ferrum_proto::rpc::{ConnPool, Handler, Incoming, Outgoing};
 use ferrum_proto::{ErrorCode, Opcode, PartitionId};
@@ -94,6 +94,7 @@ impl DataService {
             Opcode::DATA_READ_BLOCKS => "read_blocks",
             Opcode::DATA_STAT_EXTENT => "stat",
             Opcode::DATA_PARTITION_STATUS => "status",
+            Opcode::DATA_SYNC => "sync",
             other => return Err(ErrorCode::UnknownOpcode(other.0)),
         };
         let r = self.serve_data(req).await;
@@ -157,6 +158,12 @@ impl DataService {
             Opcode::DATA_PARTITION_STATUS => {
                 let s: PartitionStatus = req.decode()?;
                 Ok(Outgoing::msg(&self.status(s.partition)?))
+            }
+            Opcode::DATA_SYNC => {
+                let s: SyncPartition = req.decode()?;
+                let app = self.ctx.partition(s.partition)?;
+                self.raft.sync(app.group()).await?;
+                Ok(Outgoing::msg(&()))
             }
             other => Err(ErrorCode::UnknownOpcode(other.0)),
         }

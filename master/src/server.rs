@@ -57,7 +57,9 @@ pub async fn run(config: MasterConfig) -> Result<(), MasterError> {
 
 pub async fn start(config: MasterConfig) -> Result<RunningMaster, MasterError> {
     let cfg = config.master.clone();
-    let inst = Instance::start(config.instance, Role::Master).await?;
+    let mut inst = Instance::start(config.instance, Role::Master).await?;
+    // The cluster's truth changes rarely and no client fsync covers it: every entry goes to disk.
+    inst.config.raft.sync_every_entry = true;
     let advertise = inst.config.advertise.clone();
     let (params, joining) = match bootstrap::stored(&inst.store)? {
         Some(p) => {

@@ -97,6 +97,12 @@ impl Peers {
         Ok(MetaRoute { partition: p, inodes: info.range, replicas })
     }
 
+    /// Returns once a majority of a partition hosted here fsynced its log (see `raftstore::durability`).
+    pub async fn sync(&self, p: PartitionId) -> Result<(), ErrorCode> {
+        self.local_info(p)?;
+        self.raft.sync(GroupId::from(p)).await
+    }
+
     /// Proposes a command to a partition hosted here; `NotLeader` on a follower.
     pub async fn propose(&self, p: PartitionId, key: Option<OpKey>, body: Body) -> Result<Outcome, ErrorCode> {
         let cmd = MetaCmd { op: key, now: Time::now(), body };

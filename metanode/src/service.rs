@@ -232,6 +232,10 @@ impl MetaService {
         self.peers.read(r.partition, read::statfs).await
     }
 
+    pub async fn sync(&self, r: SyncPartition) -> Result<(), ErrorCode> {
+        self.peers.sync(r.partition).await
+    }
+
     pub async fn extent_append(&self, r: ExtentAppend) -> Result<(), ErrorCode> {
         self.write(r.partition, r.op, Body::ExtentAppend { ino: r.inode, extents: r.extents, cred: r.cred }).await
     }
@@ -293,6 +297,7 @@ impl MetaService {
             Opcode::META_TXN_STEP => typed(&req, |r| self.txn_step(r)).await,
             Opcode::META_INODE_INFO => typed(&req, |r| self.inode_info(r)).await,
             Opcode::META_SCAN => typed(&req, |r| self.scan(r)).await,
+            Opcode::META_SYNC => typed(&req, |r| self.sync(r)).await,
             other => Err(ErrorCode::UnknownOpcode(other.0)),
         }
     }

@@ -81,6 +81,7 @@ opcodes! {
     META_TXN_STEP = 0x0318;
     META_INODE_INFO = 0x0319;
     META_SCAN = 0x031A;
+    META_SYNC = 0x031B;
 
     DATA_CREATE_EXTENT = 0x0401;
     DATA_WRITE = 0x0402;
@@ -91,6 +92,7 @@ opcodes! {
     DATA_READ_BLOCKS = 0x0407;
     DATA_PARTITION_STATUS = 0x0408;
     DATA_STAT_EXTENT = 0x0409;
+    DATA_SYNC = 0x040A;
 }
 
 impl Opcode {

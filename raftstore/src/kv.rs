@@ -26,6 +26,7 @@ pub const OP_GROUP_REMOVE: Opcode = Opcode(0x0F05);
 pub const OP_GROUP_LIST: Opcode = Opcode(0x0F06);
 pub const OP_ADD_MEMBER: Opcode = Opcode(0x0F07);
 pub const OP_REMOVE_MEMBER: Opcode = Opcode(0x0F08);
+pub const OP_SYNC: Opcode = Opcode(0x0F09);
 
 /// The command replicated through Raft.
 #[derive(Debug, Serialize, Deserialize)]
@@ -130,6 +131,16 @@ impl Rpc for RemoveMember {
     type Response = ();
 }
 
+/// Leader only: returns once a majority fsynced the group's log (see `durability`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SyncReq {
+    pub group: GroupId,
+}
+impl Rpc for SyncReq {
+    const OPCODE: Opcode = OP_SYNC;
+    type Response = ();
+}
+
 /// The kv instance's request handler: Raft messages to the router, kv requests to their group.
 pub struct KvService {
     pub raft: Arc<MultiRaft>,
@@ -183,6 +194,11 @@ impl KvService {
             OP_REMOVE_MEMBER => {
                 let r: RemoveMember = msg::decode(&req.meta)?;
                 self.raft.remove_member(r.group, r.node).await?;
+                Ok(Outgoing::msg(&()))
+            }
+            OP_SYNC => {
+                let s: SyncReq = msg::decode(&req.meta)?;
+                self.raft.sync(s.group).await?;
                 Ok(Outgoing::msg(&()))
             }
             other => Err(ErrorCode::UnknownOpcode(other.0)),

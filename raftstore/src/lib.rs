@@ -1,6 +1,7 @@
 //! Multi-Raft on RocksDB: many openraft groups inside one instance, one RocksDB, one port.
 //!
 //! - [`store`]: the instance's RocksDB and its key layout (column families, key prefixes).
+//! - [`durability`]: when log entries are fsynced, and recovery after a power loss.
 //! - [`log_store`], [`state_machine`]: openraft's storage traits over that RocksDB, per group.
 //! - [`app`]: the trait a service implements to give a group its meaning (master, meta, data).
 //! - [`network`]: openraft's network over Ferrum's RPC transport; [`router`]: group id -> Raft.
@@ -10,6 +11,7 @@
 //! - [`kv`]: a small replicated key-value app, used by tests and as the simplest example of [`app::App`].
 
 pub mod app;
+pub mod durability;
 pub mod error;
 pub mod instance;
 pub mod kv;
@@ -18,6 +20,7 @@ pub mod membership;
 pub mod metrics;
 pub mod network;
 pub mod node;
+pub mod recovery;
 pub mod router;
 pub mod server;
 pub mod snapshot;

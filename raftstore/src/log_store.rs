@@ -1,8 +1,10 @@
 //! openraft's `RaftLogStorage` for one group, over the instance's shared RocksDB.
 //!
-//! Durability: entries and votes are written with a synced WAL write before openraft is told they are
-//! persisted, so an entry that counted toward a commit quorum survives a crash of this instance. RocksDB
-//! merges the synced writes of concurrent groups into one fsync (group commit).
+//! Durability (the reasoning is in [`crate::durability`]): votes, truncations, membership entries and
+//! sync markers are written with a synced WAL write before openraft is told they are persisted; other
+//! entries with a plain WAL write (in the page cache, fsynced with the next synced write), unless the
+//! instance asks for every entry to be synced. RocksDB merges concurrent synced writes of all groups
+//! into one fsync (group commit).
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
@@ -10,7 +12,7 @@ use std::sync::Arc;
 
 use ferrum_proto::GroupId;
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
-use openraft::{OptionalSend, RaftLogReader};
+use openraft::{EntryPayload, OptionalSend, RaftLogReader};
 use rocksdb::{Direction, IteratorMode, ReadOptions, WriteBatch};
 
 use crate::app::App;
@@ -23,11 +25,29 @@ pub struct LogStore {
     group: GroupId,
     store: Store,
     app: Arc<dyn App>,
+    sync_every_entry: bool,
+    /// Restarted after a power loss (see `crate::recovery`): never resume leadership from the stored vote.
+    recovering: bool,
 }
 
 impl LogStore {
     pub fn new(group: GroupId, store: Store, app: Arc<dyn App>) -> Self {
-        LogStore { group, store, app }
+        LogStore { group, store, app, sync_every_entry: false, recovering: false }
+    }
+
+    /// The group restarts after a power loss. openraft resumes leadership at start-up when the stored
+    /// vote is committed and ours; a leader that lost its log tail would then re-use indexes of its own
+    /// term for new entries, which followers already hold with other contents. The vote is reported as
+    /// not committed, so this replica starts as a follower (still bound by the vote it cast).
+    pub fn recovering(mut self, yes: bool) -> Self {
+        self.recovering = yes;
+        self
+    }
+
+    /// fsync the WAL for every appended batch, not only for those that need it.
+    pub fn sync_every_entry(mut self, yes: bool) -> Self {
+        self.sync_every_entry = yes;
+        self
     }
 
     fn last_log_id(&self) -> Result<Option<LogId>, StorageError> {
@@ -48,6 +68,15 @@ impl LogStore {
 
     fn meta<T: serde::de::DeserializeOwned>(&self, t: u8) -> Result<Option<T>, StorageError> {
         self.store.meta_get(self.group, t).map_err(sto_read)
+    }
+}
+
+/// Membership changes (rare; a lost one could confuse who may vote) and sync markers go to disk at once.
+fn needs_sync(e: &Entry) -> bool {
+    match &e.payload {
+        EntryPayload::Membership(_) => true,
+        EntryPayload::Normal(cmd) => cmd.0.is_empty(),
+        EntryPayload::Blank => false,
     }
 }
 
@@ -108,7 +137,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
-        self.meta(tag::VOTE)
+        let vote: Option<Vote> = self.meta(tag::VOTE)?;
+        Ok(vote.map(|v| if self.recovering { Vote { committed: false, ..v } } else { v }))
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
@@ -129,11 +159,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     {
         let cf = self.store.cf(CF_LOG);
         let mut b = WriteBatch::default();
+        let mut sync = self.sync_every_entry;
         for e in entries {
+            sync |= needs_sync(&e);
             b.put_cf(cf, log_key(self.group, e.log_id.index), encode(&e));
         }
-        // Synced before the callback: openraft counts this replica toward the quorum only after it.
-        let res = self.store.write_sync(b);
+        // Written (and synced, when asked) before the callback: openraft counts this replica toward the
+        // quorum only after it.
+        let res = if sync { self.store.write_sync(b) } else { self.store.write_nosync(b) };
         match res {
             Ok(()) => {
                 callback.log_io_completed(Ok(()));

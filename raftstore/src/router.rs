@@ -18,9 +18,11 @@ use rocksdb::WriteBatch;
 use serde::{Deserialize, Serialize};
 
 use crate::app::{App, AppFactory, GroupView};
+use crate::durability::{self, LastStop};
 use crate::error::RaftStoreError;
 use crate::log_store::LogStore;
 use crate::network::Network;
+use crate::recovery::{self, Recovering};
 use crate::state_machine::StateMachine;
 use crate::store::{tag, Store};
 use crate::types::{Cmd, Raft};
@@ -48,6 +50,10 @@ pub struct MultiRaftConfig {
     /// Entries kept after a snapshot, so a briefly lagging follower catches up from the log.
     pub keep_logs_after_snapshot: u64,
     pub max_payload_entries: u64,
+    /// fsync every appended entry instead of only membership changes and sync markers.
+    pub sync_every_entry: bool,
+    /// After a power loss, how long a recovering group waits for a leader before it votes again.
+    pub recovery_timeout: Duration,
 }
 
 impl MultiRaftConfig {
@@ -62,6 +68,8 @@ impl MultiRaftConfig {
             snapshot_after_logs: r.snapshot_after_logs,
             keep_logs_after_snapshot: r.keep_logs_after_snapshot,
             max_payload_entries: r.max_payload_entries,
+            sync_every_entry: r.sync_every_entry,
+            recovery_timeout: Duration::from_millis(r.recovery_timeout_ms),
         }
     }
 
@@ -99,11 +107,16 @@ pub struct GroupStatus {
     pub last_log_index: Option<u64>,
     pub last_applied: Option<u64>,
     pub members: Vec<(NodeId, String)>,
+    /// Restarted after a power loss and not yet caught up with a leader: does not vote.
+    pub recovering: bool,
 }
 
 pub struct MultiRaft {
     cfg: MultiRaftConfig,
     raft_config: Arc<openraft::Config>,
+    /// The same with elections off, for groups that start recovering.
+    recovering_config: Arc<openraft::Config>,
+    recovering: Recovering,
     store: Store,
     pool: ConnPool,
     factory: AppFactory,
@@ -121,9 +134,14 @@ impl MultiRaft {
         factory: AppFactory,
     ) -> Result<Arc<MultiRaft>, RaftStoreError> {
         let raft_config = Arc::new(cfg.openraft()?);
+        let recovering_config = Arc::new(openraft::Config { enable_elect: false, ..(*raft_config).clone() });
+        // Nothing acknowledged can be missing when every entry was synced, or without a reboot.
+        let lost_tail = store.last_stop() == LastStop::MayHaveLostTail && !cfg.sync_every_entry;
         let mr = Arc::new(MultiRaft {
             cfg,
             raft_config,
+            recovering_config,
+            recovering: Recovering::default(),
             store,
             pool,
             factory,
@@ -133,9 +151,35 @@ impl MultiRaft {
         for group in mr.store.hosted_groups()? {
             let desc: GroupDesc =
                 mr.store.meta_get(group, tag::GROUP_DESC)?.ok_or(RaftStoreError::GroupNotFound(group))?;
+            if lost_tail {
+                mr.recovering.add(group);
+            }
             mr.start(group, desc).await?;
         }
+        if !mr.recovering.is_empty() {
+            tracing::warn!(
+                groups = mr.groups().len(),
+                "restarted after a power loss: groups do not vote until a leader has caught them up"
+            );
+            let weak = Arc::downgrade(&mr);
+            let wait = mr.cfg.recovery_timeout;
+            tokio::spawn(async move {
+                tokio::time::sleep(wait).await;
+                if let Some(mr) = weak.upgrade() {
+                    for group in mr.recovering.drain() {
+                        tracing::warn!(%group, "no leader caught this group up in {wait:?}: voting again");
+                        mr.resume_elections(group);
+                    }
+                }
+            });
+        }
         Ok(mr)
+    }
+
+    fn resume_elections(&self, group: GroupId) {
+        if let Some(h) = self.handle(group) {
+            h.raft.runtime_config().elect(true);
+        }
     }
 
     pub fn node_id(&self) -> NodeId {
@@ -152,7 +196,10 @@ impl MultiRaft {
         let sm = StateMachine::open(group, self.store.clone(), app.clone())
             .map_err(|e| RaftStoreError::Raft { group, detail: e.to_string() })?;
         let net = Network::new(group, self.pool.clone());
-        let raft = Raft::new(self.cfg.node_id.get(), self.raft_config.clone(), net, log, sm)
+        let config =
+            if self.recovering.contains(group) { self.recovering_config.clone() } else { self.raft_config.clone() };
+        let log = log.sync_every_entry(self.cfg.sync_every_entry).recovering(self.recovering.contains(group));
+        let raft = Raft::new(self.cfg.node_id.get(), config, net, log, sm)
             .await
             .map_err(|e| RaftStoreError::Raft { group, detail: e.to_string() })?;
         let h = GroupHandle { raft, app, desc };
@@ -234,6 +281,12 @@ impl MultiRaft {
         }
     }
 
+    /// Returns once a majority of the group has fsynced its log up to (at least) every entry committed
+    /// before the call: what a client's `fsync` waits for (see [`crate::durability`]).
+    pub async fn sync(&self, group: GroupId) -> Result<(), ErrorCode> {
+        self.write(group, durability::SYNC).await.map(|_| ())
+    }
+
     pub(crate) fn write_error(&self, group: GroupId, e: RaftError<u64, ClientWriteError<u64, BasicNode>>) -> ErrorCode {
         match e {
             RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => not_leader(&f),
@@ -276,6 +329,7 @@ impl MultiRaft {
             last_log_index: m.last_log_index,
             last_applied: m.last_applied.map(|l| l.index),
             members,
+            recovering: self.recovering.contains(group),
         })
     }
 
@@ -287,8 +341,18 @@ impl MultiRaft {
         match req.opcode {
             Opcode::RAFT_APPEND => {
                 let rpc = postcard::from_bytes(&req.data).map_err(bad)?;
-                Ok(Outgoing::msg(&h.raft.append_entries(rpc).await))
+                let target = self.recovering.contains(hdr.group).then(|| recovery::catch_up_target(&rpc)).flatten();
+                let resp = h.raft.append_entries(rpc).await;
+                if recovery::caught_up(target, &resp) && self.recovering.remove(hdr.group) {
+                    tracing::info!(group = %hdr.group, "caught up with the leader after a power loss: voting again");
+                    h.raft.runtime_config().elect(true);
+                }
+                Ok(Outgoing::msg(&resp))
             }
+            Opcode::RAFT_VOTE if self.recovering.contains(hdr.group) => Err(ErrorCode::Unavailable(format!(
+                "group {} is recovering after a power loss and does not vote until a leader caught it up",
+                hdr.group
+            ))),
             Opcode::RAFT_VOTE => {
                 let rpc = postcard::from_bytes(&req.data).map_err(bad)?;
                 Ok(Outgoing::msg(&h.raft.vote(rpc).await))
@@ -301,13 +365,15 @@ impl MultiRaft {
         }
     }
 
-    /// Stops every group (on instance shutdown). Logs are already durable; nothing else to flush.
+    /// Stops every group (on instance shutdown), syncs the log and records a clean stop.
     pub async fn shutdown(&self) {
         let all: Vec<GroupHandle> = self.groups.read().expect("groups lock").values().cloned().collect();
         for h in all {
             let _ = h.raft.shutdown().await;
         }
-        let _ = self.store.sync_wal();
+        if let Err(e) = self.store.close_cleanly() {
+            tracing::error!("recording a clean stop failed (the next start after a reboot will be cautious): {e}");
+        }
     }
 }
 

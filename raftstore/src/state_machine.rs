@@ -65,6 +65,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let mut batch = GroupBatch::new(&self.store, self.group);
             let reply = match &entry.payload {
                 EntryPayload::Blank => Reply::default(),
+                // A sync marker (see `durability`): its work was done by the log store.
+                EntryPayload::Normal(cmd) if cmd.0.is_empty() => Reply::default(),
                 EntryPayload::Normal(cmd) => {
                     let view = GroupView::new(&self.store, self.group);
                     Reply(self.app.apply(&view, &mut batch, entry.log_id.index, &cmd.0))

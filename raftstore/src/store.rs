@@ -16,6 +16,7 @@ use ferrum_proto::GroupId;
 use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
 use serde::{de::DeserializeOwned, Serialize};
 
+use crate::durability::{self, LastStop};
 use crate::error::RaftStoreError;
 
 pub const CF_LOG: &str = "raft_log";
@@ -46,6 +47,7 @@ pub struct Store {
 struct Inner {
     db: DB,
     dir: PathBuf,
+    last_stop: LastStop,
 }
 
 impl Store {
@@ -71,7 +73,20 @@ impl Store {
                 })
             }
         }
-        Ok(Store { inner: Arc::new(Inner { db, dir: dir.to_path_buf() }) })
+        let last_stop = durability::arm(dir).map_err(|source| RaftStoreError::Io { path: dir.join("BOOT"), source })?;
+        Ok(Store { inner: Arc::new(Inner { db, dir: dir.to_path_buf(), last_stop }) })
+    }
+
+    /// How the previous run stopped: whether this instance's log may miss entries it acknowledged.
+    pub fn last_stop(&self) -> LastStop {
+        self.inner.last_stop
+    }
+
+    /// Syncs the WAL and records a clean stop (at shutdown, after every group stopped).
+    pub fn close_cleanly(&self) -> Result<(), RaftStoreError> {
+        self.sync_wal()?;
+        let dir = &self.inner.dir;
+        durability::mark_clean(dir).map_err(|source| RaftStoreError::Io { path: dir.join("BOOT"), source })
     }
 
     pub fn db(&self) -> &DB {

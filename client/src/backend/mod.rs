@@ -146,6 +146,9 @@ pub trait MetaBackend: Send + Sync + 'static {
     fn truncate(&self, inode: InodeId, size: u64) -> impl Future<Output = BResult<InodeAttr>> + Send;
     /// Deletes an inode whose link count is 0 once this client holds no open handle on it.
     fn evict(&self, inode: InodeId) -> impl Future<Output = BResult<()>> + Send;
+    /// Every change acknowledged so far is on the disks of a majority of its partition's replicas
+    /// (changes are acknowledged once in the memory of a majority).
+    fn sync(&self) -> impl Future<Output = BResult<()>> + Send;
 }
 
 /// Data operations: extents are append-friendly objects on data partitions; file bytes never pass
@@ -160,4 +163,6 @@ pub trait DataBackend: Send + Sync + 'static {
     fn punch_hole(&self, at: ExtentAddr, offset: u64, len: u64) -> impl Future<Output = BResult<()>> + Send;
     /// The volume's capacity in bytes; `None` when unlimited or unknown.
     fn capacity(&self) -> impl Future<Output = BResult<Option<u64>>> + Send;
+    /// Every write this client had acknowledged is on the disks of a majority of its partition's replicas.
+    fn sync(&self) -> impl Future<Output = BResult<()>> + Send;
 }

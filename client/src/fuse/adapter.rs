@@ -227,8 +227,13 @@ impl<M: MetaBackend, D: DataBackend> Filesystem for FuseFs<M, D> {
     }
 
     fn fsyncdir(&self, _req: &Request, _ino: INodeNo, _fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
-        // Namespace changes are durable on the metanodes when they return.
-        reply.ok()
+        let vfs = self.vfs.clone();
+        self.spawn(async move {
+            match vfs.sync_backends().await {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(errno(&e)),
+            }
+        });
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {

@@ -93,6 +93,7 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
         };
         if h.sync_writes() {
             self.flush_node(node).await?;
+            self.sync_backends().await?;
         } else if buffered >= self.inner.cfg.flush_threshold {
             self.start_flush(node, buffered).await?;
         }
@@ -117,16 +118,28 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
         }
     }
 
-    /// `close(2)` (called for every close of a descriptor): the file's data and size are durable when
-    /// this returns, and an earlier write-back failure is reported here.
+    /// `close(2)` (called for every close of a descriptor): the file's data and size are acknowledged by
+    /// a majority of replicas when this returns (so other clients see them), and an earlier write-back
+    /// failure is reported here.
     pub async fn flush(&self, fh: Fh) -> Result<()> {
         let h = self.file(fh)?;
         self.flush_node(&h.node).await
     }
 
-    /// Metadata changes are synchronous on the metanode already, so `datasync` makes no difference.
+    /// `fsync(2)`: flushes, then has a majority of every partition this client changed fsync its log, so
+    /// the file survives a power loss everywhere. The size lives with the other metadata, so `datasync`
+    /// makes no difference.
     pub async fn fsync(&self, fh: Fh, _datasync: bool) -> Result<()> {
-        self.flush(fh).await
+        self.flush(fh).await?;
+        self.sync_backends().await
+    }
+
+    /// `fsyncdir(2)`, and the second half of `fsync`: acknowledged changes reach a majority's disks.
+    pub async fn sync_backends(&self) -> Result<()> {
+        let (data, meta) = tokio::join!(self.inner.data.sync(), self.inner.meta.sync());
+        data?;
+        meta?;
+        Ok(())
     }
 
     /// The last close of a descriptor: flushes, forgets the handle, and deletes the file if it was

@@ -71,6 +71,8 @@ impl TestNode {
             election_timeout_max: Duration::from_millis(3000),
             snapshot_after_logs: s.snapshot_after_logs,
             keep_logs_after_snapshot: s.keep_logs_after_snapshot,
+            sync_every_entry: false,
+            recovery_timeout: Duration::from_secs(60),
             max_payload_entries: 4,
         };
         let raft = MultiRaft::open(cfg, store, pool.clone(), data_app_factory(ctx.clone())).await.unwrap();

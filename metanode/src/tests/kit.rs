@@ -61,6 +61,8 @@ async fn open(dir: &std::path::Path) -> std::sync::Arc<MultiRaft> {
         election_timeout_max: Duration::from_millis(300),
         snapshot_after_logs: 100_000,
         keep_logs_after_snapshot: 1000,
+        sync_every_entry: false,
+        recovery_timeout: Duration::from_secs(60),
         max_payload_entries: 64,
     };
     let store = Store::open(dir).expect("open store");

@@ -151,6 +151,14 @@ pub struct PartitionStatusResp {
 }
 rpc!(PartitionStatus => PartitionStatusResp, DATA_PARTITION_STATUS);
 
+/// Leader: returns once a majority of the partition's replicas has fsynced every write acknowledged
+/// before the call (what a client's `fsync` needs; plain writes are acknowledged from memory).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncPartition {
+    pub partition: PartitionId,
+}
+rpc!(SyncPartition => (), DATA_SYNC);
+
 /// Leader: the current size of an extent (e.g. where to append after a client restart).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatExtent {

@@ -415,6 +415,14 @@ pub struct StatFs {
     pub partition: PartitionId,
 }
 
+/// Leader: returns once a majority of the partition's replicas has fsynced every change acknowledged
+/// before the call (`fsync`/`fsyncdir`; changes are acknowledged from memory).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncPartition {
+    pub partition: PartitionId,
+}
+rpc!(SyncPartition => (), META_SYNC);
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatFsResp {
     /// Inodes in use (including unlinked ones not yet evicted).

@@ -20,6 +20,12 @@ pub struct RaftConfig {
     pub keep_logs_after_snapshot: u64,
     /// Upper bound on entries per AppendEntries message.
     pub max_payload_entries: u64,
+    /// fsync the log for every entry. Off (the default): an acknowledged write is in the memory of a
+    /// majority and `fsync` puts it on a majority's disks (see `raftstore::durability`).
+    pub sync_every_entry: bool,
+    /// After a reboot that followed an unclean stop, how long a group waits for a leader to catch it up
+    /// before it votes again (only matters when a majority lost power at once).
+    pub recovery_timeout_ms: u64,
 }
 
 impl Default for RaftConfig {
@@ -33,6 +39,8 @@ impl Default for RaftConfig {
             snapshot_after_logs: 5000,
             keep_logs_after_snapshot: 1000,
             max_payload_entries: 256,
+            sync_every_entry: false,
+            recovery_timeout_ms: 60_000,
         }
     }
 }

@@ -20,7 +20,7 @@ struct Shared {
     next: AtomicU64,
     /// What `statfs` reports as the size of the volume; writes past it fail with `NoSpace`.
     capacity: u64,
-    stats: [AtomicU64; 4],
+    stats: [AtomicU64; 5],
 }
 
 /// Calls served, by kind.
@@ -30,6 +30,7 @@ pub struct DataStats {
     pub writes: u64,
     pub reads: u64,
     pub punches: u64,
+    pub syncs: u64,
 }
 
 impl MemData {
@@ -46,7 +47,7 @@ impl MemData {
 
     pub fn stats(&self) -> DataStats {
         let s = |i: usize| self.shared.stats[i].load(Ordering::Relaxed);
-        DataStats { creates: s(0), writes: s(1), reads: s(2), punches: s(3) }
+        DataStats { creates: s(0), writes: s(1), reads: s(2), punches: s(3), syncs: s(4) }
     }
 
     fn count(&self, i: usize) {
@@ -109,5 +110,10 @@ impl DataBackend for MemData {
 
     async fn capacity(&self) -> BResult<Option<u64>> {
         Ok(Some(self.shared.capacity))
+    }
+
+    async fn sync(&self) -> BResult<()> {
+        self.count(4);
+        Ok(())
     }
 }

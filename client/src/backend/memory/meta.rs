@@ -132,4 +132,8 @@ impl MetaBackend for MemMeta {
     async fn evict(&self, inode: InodeId) -> BResult<()> {
         self.with(|t| t.evict(inode))
     }
+
+    async fn sync(&self) -> BResult<()> {
+        Ok(())
+    }
 }

@@ -2,22 +2,30 @@
 //! skipping full ones), then written and read at their partition's leader. File bytes travel in the
 //! frame's payload, never through postcard.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use ferrum_proto::msg::data::{CreateExtent, PunchHole, Read, Write};
-use ferrum_proto::ErrorCode;
+use ferrum_proto::msg::data::{CreateExtent, PunchHole, Read, SyncPartition, Write};
+use ferrum_proto::{ErrorCode, PartitionId};
+use futures_util::future::try_join_all;
 
 use super::cluster::Cluster;
 use crate::backend::{BResult, DataBackend, ExtentAddr};
 
 pub struct RpcData {
     c: Arc<Cluster>,
+    /// Partitions written since the last sync: what the next `sync` must cover.
+    unsynced: Mutex<HashSet<PartitionId>>,
 }
 
 impl RpcData {
     pub fn new(c: Arc<Cluster>) -> RpcData {
-        RpcData { c }
+        RpcData { c, unsynced: Mutex::new(HashSet::new()) }
+    }
+
+    fn written(&self, p: PartitionId) {
+        self.unsynced.lock().expect("unsynced lock").insert(p);
     }
 }
 
@@ -27,7 +35,10 @@ impl DataBackend for RpcData {
         for partition in self.c.data_candidates() {
             let op = self.c.ops.next();
             match self.c.call_data(partition, &CreateExtent { partition, op }, Bytes::new()).await {
-                Ok((resp, _)) => return Ok(ExtentAddr { partition, extent: resp.extent }),
+                Ok((resp, _)) => {
+                    self.written(partition);
+                    return Ok(ExtentAddr { partition, extent: resp.extent });
+                }
                 Err(e @ (ErrorCode::NoSpace | ErrorCode::ReadOnly)) => {
                     self.c.mark_full(partition);
                     last = e;
@@ -41,7 +52,10 @@ impl DataBackend for RpcData {
     async fn write(&self, at: ExtentAddr, offset: u64, data: Bytes) -> BResult<()> {
         let op = self.c.ops.next();
         let req = Write { partition: at.partition, op, extent: at.extent, offset };
-        self.c.call_data(at.partition, &req, data).await.map(drop)
+        self.c.call_data(at.partition, &req, data).await?;
+        // Marked once acknowledged: a sync that started earlier may not cover it, the next one will.
+        self.written(at.partition);
+        Ok(())
     }
 
     async fn read(&self, at: ExtentAddr, offset: u64, len: u32) -> BResult<Bytes> {
@@ -52,10 +66,25 @@ impl DataBackend for RpcData {
     async fn punch_hole(&self, at: ExtentAddr, offset: u64, len: u64) -> BResult<()> {
         let op = self.c.ops.next();
         let req = PunchHole { partition: at.partition, op, extent: at.extent, offset, len };
-        self.c.call_data(at.partition, &req, Bytes::new()).await.map(drop)
+        self.c.call_data(at.partition, &req, Bytes::new()).await?;
+        self.written(at.partition);
+        Ok(())
     }
 
     async fn capacity(&self) -> BResult<Option<u64>> {
         self.c.capacity().await
+    }
+
+    async fn sync(&self) -> BResult<()> {
+        // Taken before syncing: a write acknowledged after this point is marked again for the next sync.
+        let parts: Vec<PartitionId> = self.unsynced.lock().expect("unsynced lock").drain().collect();
+        let synced = try_join_all(parts.iter().map(|&partition| async move {
+            self.c.call_data(partition, &SyncPartition { partition }, Bytes::new()).await
+        }))
+        .await;
+        if synced.is_err() {
+            self.unsynced.lock().expect("unsynced lock").extend(parts);
+        }
+        synced.map(drop)
     }
 }

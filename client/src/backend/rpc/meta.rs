@@ -11,7 +11,7 @@ use ferrum_proto::msg::extent::ExtentKey;
 use ferrum_proto::msg::meta::{
     Create, Cred, Evict, ExtentAppend, ExtentList, ExtentListResp, GetAttr, GetXattr, Link, ListXattr, Lookup, Mkdir,
     ReadDir, ReadDirResp, Readlink, RemoveXattr, Rename, RenameResp, Rmdir, SetAttr, SetXattr, StatFs, Symlink,
-    Truncate, Unlink, Unlinked,
+    SyncPartition, Truncate, Unlink, Unlinked,
 };
 use ferrum_proto::msg::name::Name;
 use ferrum_proto::msg::Rpc;
@@ -245,6 +245,17 @@ impl MetaBackend for RpcMeta {
             bytes: acc.bytes + s.bytes,
             free_inodes: acc.free_inodes.map(|f| f.saturating_add(s.free_inodes)),
         }))
+    }
+
+    async fn sync(&self) -> BResult<()> {
+        // A volume has few meta partitions (usually one): sync them all rather than track which changed.
+        let parts = self.c.meta_partitions();
+        try_join_all(parts.iter().map(|(partition, first)| {
+            let partition = *partition;
+            self.c.call_meta(*first, move |_| SyncPartition { partition })
+        }))
+        .await?;
+        Ok(())
     }
 
     async fn extent_append(&self, inode: InodeId, extents: &[ExtentKey], cred: &Cred) -> BResult<()> {
