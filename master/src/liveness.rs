@@ -93,6 +93,12 @@ impl Liveness {
         (state, last.map(|at| at.elapsed()))
     }
 
+    /// How long the node has been silent (since the baseline if not heard from since).
+    pub fn silent(&self, node: NodeId) -> Duration {
+        let inner = self.inner.lock().expect("liveness lock");
+        inner.seen.get(&node).map(|s| s.at).unwrap_or(inner.baseline).elapsed()
+    }
+
     pub fn last_seen(&self, node: NodeId) -> Option<Seen> {
         self.inner.lock().expect("liveness lock").seen.get(&node).cloned()
     }

@@ -23,6 +23,7 @@ use crate::log_store::LogStore;
 use crate::network::Network;
 use crate::state_machine::StateMachine;
 use crate::store::{tag, Store};
+use crate::throttle::Throttle;
 use crate::types::{Cmd, Raft};
 
 /// What a group is, persisted with it; the [`AppFactory`] turns it into an [`App`] at (re)open.
@@ -48,6 +49,8 @@ pub struct MultiRaftConfig {
     /// Entries kept after a snapshot, so a briefly lagging follower catches up from the log.
     pub keep_logs_after_snapshot: u64,
     pub max_payload_entries: u64,
+    /// Snapshot bytes per second this instance sends, over all groups (0: unlimited).
+    pub snapshot_rate_bytes_per_sec: u64,
 }
 
 impl MultiRaftConfig {
@@ -62,6 +65,7 @@ impl MultiRaftConfig {
             snapshot_after_logs: r.snapshot_after_logs,
             keep_logs_after_snapshot: r.keep_logs_after_snapshot,
             max_payload_entries: r.max_payload_entries,
+            snapshot_rate_bytes_per_sec: r.snapshot_rate_bytes_per_sec,
         }
     }
 
@@ -107,6 +111,7 @@ pub struct MultiRaft {
     store: Store,
     pool: ConnPool,
     factory: AppFactory,
+    throttle: Arc<Throttle>,
     groups: RwLock<HashMap<GroupId, GroupHandle>>,
     /// Serialises create/remove so two concurrent requests for one group cannot both start it.
     admin: tokio::sync::Mutex<()>,
@@ -121,7 +126,9 @@ impl MultiRaft {
         factory: AppFactory,
     ) -> Result<Arc<MultiRaft>, RaftStoreError> {
         let raft_config = Arc::new(cfg.openraft()?);
+        let throttle = Arc::new(Throttle::new(cfg.snapshot_rate_bytes_per_sec));
         let mr = Arc::new(MultiRaft {
+            throttle,
             cfg,
             raft_config,
             store,
@@ -146,12 +153,17 @@ impl MultiRaft {
         &self.store
     }
 
+    /// Snapshot bytes this instance sent to other replicas (rebuilds and lagging followers).
+    pub fn snapshot_bytes_sent(&self) -> u64 {
+        self.throttle.sent()
+    }
+
     async fn start(&self, group: GroupId, desc: GroupDesc) -> Result<GroupHandle, RaftStoreError> {
         let app = (self.factory)(group, &desc);
         let log = LogStore::new(group, self.store.clone(), app.clone());
         let sm = StateMachine::open(group, self.store.clone(), app.clone())
             .map_err(|e| RaftStoreError::Raft { group, detail: e.to_string() })?;
-        let net = Network::new(group, self.pool.clone());
+        let net = Network::new(group, self.pool.clone(), self.throttle.clone());
         let raft = Raft::new(self.cfg.node_id.get(), self.raft_config.clone(), net, log, sm)
             .await
             .map_err(|e| RaftStoreError::Raft { group, detail: e.to_string() })?;

@@ -72,6 +72,7 @@ impl TestNode {
             snapshot_after_logs: s.snapshot_after_logs,
             keep_logs_after_snapshot: s.keep_logs_after_snapshot,
             max_payload_entries: 4,
+            snapshot_rate_bytes_per_sec: 0,
         };
         let raft = MultiRaft::open(cfg, store, pool.clone(), data_app_factory(ctx.clone())).await.unwrap();
         let svc = DataService::new(raft.clone(), ctx.clone(), pool);

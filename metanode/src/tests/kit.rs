@@ -62,6 +62,7 @@ async fn open(dir: &std::path::Path) -> std::sync::Arc<MultiRaft> {
         snapshot_after_logs: 100_000,
         keep_logs_after_snapshot: 1000,
         max_payload_entries: 64,
+        snapshot_rate_bytes_per_sec: 0,
     };
     let store = Store::open(dir).expect("open store");
     MultiRaft::open(cfg, store, ConnPool::new(ClientConfig::default()), meta_app_factory())

@@ -20,7 +20,14 @@ pub struct RaftConfig {
     pub keep_logs_after_snapshot: u64,
     /// Upper bound on entries per AppendEntries message.
     pub max_payload_entries: u64,
+    /// Snapshot bytes per second this instance sends, all groups together (0: unlimited): bounds
+    /// how much of the network and disks rebuilding a replica takes from users.
+    pub snapshot_rate_bytes_per_sec: u64,
 }
+
+/// The slowest snapshot rate allowed: one chunk (openraft's 3 MiB) must go out well within openraft's
+/// 10 s per-chunk timeout.
+pub const MIN_SNAPSHOT_RATE: u64 = 1 << 20;
 
 impl Default for RaftConfig {
     fn default() -> Self {
@@ -33,6 +40,7 @@ impl Default for RaftConfig {
             snapshot_after_logs: 5000,
             keep_logs_after_snapshot: 1000,
             max_payload_entries: 256,
+            snapshot_rate_bytes_per_sec: 64 << 20,
         }
     }
 }
@@ -48,6 +56,12 @@ impl RaftConfig {
         ];
         if let Some((key, _)) = zero.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError::Raft(format!("`{key}` must be greater than 0")));
+        }
+        if self.snapshot_rate_bytes_per_sec != 0 && self.snapshot_rate_bytes_per_sec < MIN_SNAPSHOT_RATE {
+            return Err(ConfigError::Raft(format!(
+                "`snapshot_rate_bytes_per_sec` ({}) must be 0 (unlimited) or at least {MIN_SNAPSHOT_RATE}",
+                self.snapshot_rate_bytes_per_sec
+            )));
         }
         if self.election_timeout_min_ms >= self.election_timeout_max_ms {
             return Err(ConfigError::Raft(format!(
