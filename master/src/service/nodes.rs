@@ -92,6 +92,7 @@ impl Master {
                     disk_total: seen.as_ref().map_or(0, |s| s.disk_total),
                     disk_free: seen.as_ref().map_or(0, |s| s.disk_free),
                     decommissioning: st.decommissioning.contains_key(&n.id),
+                    hosted_partitions: seen.as_ref().map_or(0, |s| s.partitions.len() as u64),
                 }
             })
             .collect())

@@ -226,7 +226,17 @@ impl Master {
                 .map(|n| n.advertise.clone());
             (create, add_addr, members, leader)
         };
-        self.call_node(&add_addr, &create).await?;
+        match self.call_node(&add_addr, &create).await {
+            Ok(()) => {}
+            // A copy from an older membership (a move to this node that was aborted, or its replica
+            // from before it was declared dead): the node is not a voter, so it is safe to start over.
+            Err(ErrorCode::InvalidArgument(m)) if m.contains("exists here as") => {
+                tracing::info!(partition = %t.partition, node = %t.add, "dropping an outdated copy on the new replica's node");
+                self.call_node(&add_addr, &DeletePartition { partition: t.partition }).await?;
+                self.call_node(&add_addr, &create).await?;
+            }
+            Err(e) => return Err(e),
+        }
         let req =
             ChangeReplicas { partition: t.partition, remove: t.remove, add: Replica { node: t.add, addr: add_addr } };
         // The reported leader first, then every live replica; a follower's redirect is followed once.

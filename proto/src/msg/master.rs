@@ -198,6 +198,10 @@ pub struct NodeInfo {
     /// Being emptied (`ferrum node decommission`): receives no new replicas.
     #[serde(default)]
     pub decommissioning: bool,
+    /// Partition replicas the node itself reported hosting in its last heartbeat (its Raft groups),
+    /// whatever the master assigns it.
+    #[serde(default)]
+    pub hosted_partitions: u64,
 }
 
 rpc!(ListNodes => Vec<NodeInfo>, MASTER_LIST_NODES);
