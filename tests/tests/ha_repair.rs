@@ -24,14 +24,15 @@ const VOLUME: &str = "vol";
 /// Repair of a few partitions of tens of MiB, in debug builds on a loaded machine.
 const REPAIR_DEADLINE: Duration = Duration::from_secs(120);
 
-/// 3 masters that call a node dead after 2 s of silence and repair after 1 s more (the grace period,
+/// 3 masters that call a node dead after 4 s of silence (heartbeats every 200 ms: a loaded machine must
+/// not make a live node look dead) and repair after 1 s more (the grace period,
 /// given as a flag to exercise it).
 fn layout(metanodes: usize, datanodes: usize) -> Layout {
     Layout {
         masters: 3,
         metanodes,
         datanodes,
-        master_toml: "suspect_after_ms = 1000\ndead_after_ms = 2000\n".into(),
+        master_toml: "suspect_after_ms = 1500\ndead_after_ms = 4000\n".into(),
         master_args: vec!["--repair-grace-ms".into(), "1000".into()],
     }
 }
@@ -122,7 +123,7 @@ async fn a_datanode_killed_under_fio_is_replaced_then_a_returning_node_is_cleane
             .sum();
         println!(
             "HA datanode kill: writer stall (max write latency) {:?}; {:.1} MiB written by fio; \
-             full redundancy {:?} after the kill (dead after 2 s + grace 1 s); {:.1} MiB in the data partitions",
+             full redundancy {:?} after the kill (dead after 4 s + grace 1 s); {:.1} MiB in the data partitions",
             timed.max_latency,
             mib(timed.bytes_written),
             healed,
@@ -335,8 +336,10 @@ async fn the_master_leader_killed_under_fio_and_again_in_the_middle_of_a_repair(
         println!("HA datanode kill + master failover mid-repair: full redundancy {healed:?} after the kill");
         let now = leader_index(&c);
         assert_ne!(now, second);
-        let finished = c.masters[now].metric("ferrum_master_replica_moves_finished").unwrap_or(0);
-        assert!(finished > 0, "the new leader finished the moves it inherited");
+        // Refreshed once a second.
+        wait_for("the new leader to have finished the moves it inherited", REPAIR_DEADLINE, || {
+            c.masters[now].metric("ferrum_master_replica_moves_finished").unwrap_or(0) > 0
+        });
         m.unmount();
         let mut m = mount(dir.path(), "remount", &c);
         fio::start_timed(dir.path(), &m.mnt, 24, true).finish();
