@@ -109,12 +109,13 @@ fn repairs_text(repairs: &[RepairInfo]) -> String {
                 RepairReason::DeadNode => "dead node",
                 RepairReason::Decommission => "decommission",
             };
-            let filled = if r.last == 0 { 0 } else { (r.matched.min(r.last) * WIDTH) / r.last };
+            let done = r.matched.min(r.last);
+            let filled = (done * WIDTH).checked_div(r.last).unwrap_or(0);
             let bar = format!(
                 "[{}{}] {}%",
                 "#".repeat(filled as usize),
                 ".".repeat((WIDTH - filled) as usize),
-                if r.last == 0 { 0 } else { r.matched.min(r.last) * 100 / r.last }
+                (done * 100).checked_div(r.last).unwrap_or(0)
             );
             vec![r.partition.to_string(), kind.into(), format!("{} -> {}", r.remove, r.add), why.into(), bar]
         })
