@@ -11,6 +11,9 @@
 //! | `DELETE /api/v1/volumes/{name}`    | `DeleteVolume` → `{}`                 |
 //! | `GET /api/v1/volumes/{name}/view`  | `GetVolumeView` → `VolumeView`        |
 //! | `GET /api/v1/partitions[?volume=]` | `ListPartitions` → `[PartitionInfo]`  |
+//! | `POST /api/v1/nodes/{id}/decommission` | `DecommissionNode` → `{}`         |
+//! | `DELETE /api/v1/nodes/{id}`        | `RemoveNode` → `{}`                   |
+//! | `GET /api/v1/repairs`              | `ListRepairs` → `[RepairInfo]`        |
 //!
 //! Errors: a status code and `{"error": "<message>", "code": "<ErrorCode variant>"}`.
 
@@ -29,9 +32,10 @@ use ferrum_proto::msg::master::{
     CreateVolume, DeleteVolume, GetClusterStatus, GetVolume, GetVolumeView, ListNodes, ListPartitions, ListVolumes,
     VolumeViewReply,
 };
+use ferrum_proto::msg::repair::{DecommissionNode, ListRepairs, RemoveNode};
 use ferrum_proto::msg::Rpc;
 use ferrum_proto::rpc::{LeaderClient, RetryPolicy};
-use ferrum_proto::{ClientId, ErrorCode, OpId, RequestId};
+use ferrum_proto::{ClientId, ErrorCode, NodeId, OpId, RequestId};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -197,6 +201,18 @@ async fn partitions(
     api.call(ListPartitions { volume: q.volume }).await.map(Json)
 }
 
+async fn decommission(State(api): Shared, Path(id): Path<u64>) -> ApiResult<serde_json::Value> {
+    api.call(DecommissionNode { node: NodeId(id) }).await.map(|()| Json(serde_json::json!({})))
+}
+
+async fn remove_node(State(api): Shared, Path(id): Path<u64>) -> ApiResult<serde_json::Value> {
+    api.call(RemoveNode { node: NodeId(id) }).await.map(|()| Json(serde_json::json!({})))
+}
+
+async fn repairs(State(api): Shared) -> ApiResult<Vec<ferrum_proto::msg::repair::RepairInfo>> {
+    api.call(ListRepairs {}).await.map(Json)
+}
+
 pub fn router(master: Arc<Master>) -> Router {
     let api = Api {
         policy: RetryPolicy { deadline: LEADER_DEADLINE, ..RetryPolicy::default() },
@@ -211,6 +227,9 @@ pub fn router(master: Arc<Master>) -> Router {
         .route("/api/v1/volumes/{name}", get(volume).delete(delete_volume))
         .route("/api/v1/volumes/{name}/view", get(view))
         .route("/api/v1/partitions", get(partitions))
+        .route("/api/v1/nodes/{id}", axum::routing::delete(remove_node))
+        .route("/api/v1/nodes/{id}/decommission", axum::routing::post(decommission))
+        .route("/api/v1/repairs", get(repairs))
         .with_state(Arc::new(api))
 }
 

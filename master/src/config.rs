@@ -30,6 +30,11 @@ pub struct MasterArgs {
     /// Address of the admin HTTP API (JSON), e.g. 127.0.0.1:17080 (off if not given).
     #[arg(long, value_name = "ADDR")]
     pub admin_listen: Option<SocketAddr>,
+
+    /// How long a node stays dead before its replicas are rebuilt elsewhere (`[master]
+    /// repair_grace_ms`).
+    #[arg(long, value_name = "MS")]
+    pub repair_grace_ms: Option<u64>,
 }
 
 /// The `[master]` section; every key may be left out.
@@ -66,6 +71,11 @@ pub struct MasterSection {
     pub reconcile_interval_ms: u64,
     /// Timeout of one master → node call (`CreatePartition`, `GetResources`, ...).
     pub node_rpc_timeout_ms: u64,
+    /// A node dead (see `dead_after_ms`) this much longer gets its replicas rebuilt on other nodes. A
+    /// node back within it costs nothing; one back later finds its old replicas deleted.
+    pub repair_grace_ms: u64,
+    /// Replica moves (repairs and decommissions) in flight at once, cluster-wide.
+    pub repair_concurrency: u32,
 }
 
 impl Default for MasterSection {
@@ -88,6 +98,8 @@ impl Default for MasterSection {
             min_free_bytes: 64 << 20,
             reconcile_interval_ms: 1_000,
             node_rpc_timeout_ms: 10_000,
+            repair_grace_ms: 300_000,
+            repair_concurrency: 8,
         }
     }
 }
@@ -111,6 +123,11 @@ impl MasterSection {
         Duration::from_millis(self.node_rpc_timeout_ms)
     }
 
+    /// Silence after which a node's replicas are rebuilt elsewhere: dead, then the grace period.
+    pub fn repair_after(&self) -> Duration {
+        Duration::from_millis(self.dead_after_ms + self.repair_grace_ms)
+    }
+
     pub fn reconcile_interval(&self) -> Duration {
         Duration::from_millis(self.reconcile_interval_ms)
     }
@@ -127,6 +144,7 @@ impl MasterSection {
             ("meta_split_step", self.meta_split_step),
             ("reconcile_interval_ms", self.reconcile_interval_ms),
             ("node_rpc_timeout_ms", self.node_rpc_timeout_ms),
+            ("repair_concurrency", self.repair_concurrency as u64),
         ];
         if let Some((key, v)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(bad(key, &v.to_string(), "must be greater than 0"));
@@ -159,6 +177,7 @@ fn bad(key: &'static str, value: &str, reason: &str) -> ConfigError {
         "peers" => "--peers",
         "join" => "--join",
         "admin_listen" => "--admin-listen",
+        "repair_grace_ms" => "--repair-grace-ms",
         _ => "[master]",
     };
     ConfigError::BadValue { flag, key, value: value.to_string(), reason: reason.to_string() }
@@ -191,6 +210,9 @@ impl MasterConfig {
         }
         if args.admin_listen.is_some() {
             master.admin_listen = args.admin_listen;
+        }
+        if let Some(g) = args.repair_grace_ms {
+            master.repair_grace_ms = g;
         }
         master.peers.retain(|p| !p.is_empty());
         master.join.retain(|p| !p.is_empty());
@@ -232,6 +254,9 @@ mod tests {
         assert_eq!(c.master.peers, vec!["a:1", "b:2"]);
         assert_eq!(c.master.admin_listen, Some("127.0.0.1:9".parse().unwrap()));
         assert_eq!(c.master.dead_after_ms, 60000);
+        let c = load(&["--repair-grace-ms", "1500"], Some("[master]\nrepair_grace_ms = 9\n")).unwrap();
+        assert_eq!(c.master.repair_grace_ms, 1500);
+        assert_eq!(c.master.repair_after(), Duration::from_millis(31_500));
         let c = load(&["--join", "a:1"], Some("[master]\npeers = [\"x:1\"]\n")).unwrap();
         assert_eq!((c.master.join.len(), c.master.peers.len()), (1, 0));
     }

@@ -93,15 +93,23 @@ impl Liveness {
         (state, last.map(|at| at.elapsed()))
     }
 
+    /// How long the node has been silent (since the baseline if not heard from since).
+    pub fn silent(&self, node: NodeId) -> Duration {
+        let inner = self.inner.lock().expect("liveness lock");
+        inner.seen.get(&node).map(|s| s.at).unwrap_or(inner.baseline).elapsed()
+    }
+
     pub fn last_seen(&self, node: NodeId) -> Option<Seen> {
         self.inner.lock().expect("liveness lock").seen.get(&node).cloned()
     }
 
-    /// Every partition's combined reports: the leader any replica claims, the largest usage.
+    /// Every partition's combined reports (of nodes not dead): the leader any replica claims, the
+    /// largest usage.
     pub fn partition_stats(&self) -> HashMap<PartitionId, PartitionStat> {
         let inner = self.inner.lock().expect("liveness lock");
         let mut out: HashMap<PartitionId, PartitionStat> = HashMap::new();
-        for (node, seen) in &inner.seen {
+        // A dead node's last report is stale: it would name it leader of groups that moved on.
+        for (node, seen) in inner.seen.iter().filter(|(_, s)| s.at.elapsed() < self.timeouts.dead_after) {
             for r in &seen.partitions {
                 let s = out.entry(r.partition).or_default();
                 if r.is_leader {
@@ -164,5 +172,16 @@ mod tests {
             PartitionStat { leader: Some(NodeId(2)), used_bytes: 100, items: 10, read_only: false }
         );
         assert_eq!(stats[&PartitionId(8)].leader, Some(NodeId(1)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dead_nodes_last_report_is_ignored() {
+        let l = Liveness::new(Timeouts { suspect_after: Duration::from_secs(5), dead_after: Duration::from_secs(30) });
+        l.heartbeat(hb(1, vec![report(7, true, 100)]));
+        tokio::time::advance(Duration::from_secs(31)).await;
+        l.heartbeat(hb(2, vec![report(7, false, 90)]));
+        let stats = l.partition_stats();
+        assert_eq!(stats[&PartitionId(7)].leader, None, "node 1 is dead: its claim is stale");
+        assert_eq!(stats[&PartitionId(7)].used_bytes, 90);
     }
 }

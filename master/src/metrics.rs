@@ -1,10 +1,11 @@
 //! The master's series on the instance's `/metrics`: nodes by state, volumes, partitions,
-//! under-replicated partitions, leadership, resource fetches. Refreshed once a second.
+//! under-replicated and leaderless partitions, replica moves, leadership, resource fetches. Refreshed once a second.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use ferrum_proto::msg::master::{NodeState, VolumeState};
+use ferrum_proto::msg::repair::RepairReason;
 use ferrum_proto::msg::topology::PartitionKind;
 use ferrum_raftstore::instance::Metrics;
 use prometheus_client::metrics::family::Family;
@@ -21,6 +22,11 @@ pub struct MasterMetrics {
     volumes: Gauge,
     partitions: Family<Labels, Gauge>,
     under_replicated: Gauge,
+    leaderless: Gauge,
+    repairs: Family<Labels, Gauge>,
+    bytes_rebuilt: Gauge<u64, std::sync::atomic::AtomicU64>,
+    moves_finished: Gauge<u64, std::sync::atomic::AtomicU64>,
+    decommissioning: Gauge,
     leader: Gauge,
 }
 
@@ -47,6 +53,23 @@ impl MasterMetrics {
                 "Partitions with fewer live replicas than their volume's replica count (leader only)",
                 m.under_replicated.clone(),
             );
+            reg.register(
+                "leaderless_partitions",
+                "Ready partitions no replica reports leading (leader only)",
+                m.leaderless.clone(),
+            );
+            reg.register("repairs_in_flight", "Replica moves in flight, by reason", m.repairs.clone());
+            reg.register(
+                "bytes_rebuilt",
+                "Bytes copied to new replicas by moves finished since this master leads",
+                m.bytes_rebuilt.clone(),
+            );
+            reg.register(
+                "replica_moves_finished",
+                "Replica moves finished since this master leads",
+                m.moves_finished.clone(),
+            );
+            reg.register("decommissioning_nodes", "Nodes being decommissioned", m.decommissioning.clone());
             reg.register("leader", "1 on the master group's leader", m.leader.clone());
             reg.register(
                 "resource_fetches",
@@ -88,6 +111,30 @@ impl MasterMetrics {
         self.partitions.get_or_create(&label("kind", "meta")).set(meta);
         self.partitions.get_or_create(&label("kind", "data")).set(st.partitions.len() as i64 - meta);
         self.under_replicated.set(if leader { master.under_replicated(&st) as i64 } else { 0 });
+        let (mut dead, mut decom) = (0, 0);
+        for t in st.repairs.values() {
+            match t.reason {
+                RepairReason::DeadNode => dead += 1,
+                RepairReason::Decommission => decom += 1,
+            }
+        }
+        self.repairs.get_or_create(&label("reason", "dead_node")).set(dead);
+        self.repairs.get_or_create(&label("reason", "decommission")).set(decom);
+        self.decommissioning.set(st.decommissioning.len() as i64);
+        let leaderless = if leader {
+            let stats = master.liveness.partition_stats();
+            st.partitions
+                .values()
+                .filter(|p| {
+                    p.ready && !stats.get(&p.id).and_then(|s| s.leader).is_some_and(|l| p.replicas.contains(&l))
+                })
+                .count() as i64
+        } else {
+            0
+        };
+        self.leaderless.set(leaderless);
+        self.bytes_rebuilt.set(master.repairs.bytes_rebuilt());
+        self.moves_finished.set(master.repairs.finished());
         self.leader.set(leader as i64);
     }
 }

@@ -88,6 +88,27 @@ impl Planner {
         }
         Ok(Placed { nodes: chosen.iter().map(|&i| self.candidates[i].node).collect(), shared_hosts })
     }
+
+    /// A replacement for one replica of a partition whose other replicas are on `keep_hosts`: the best
+    /// candidate not in `exclude`, on a host of its own when there is one (`.1` is true when it has to
+    /// share). `None`: no candidate at all.
+    pub fn replace(&mut self, keep_hosts: &HashSet<String>, exclude: &HashSet<NodeId>) -> Option<(NodeId, bool)> {
+        let best = |own_host: bool| {
+            (0..self.candidates.len())
+                .filter(|&i| !exclude.contains(&self.candidates[i].node))
+                .filter(|&i| !own_host || !keep_hosts.contains(&self.candidates[i].host))
+                .min_by_key(|&i| {
+                    let c = &self.candidates[i];
+                    (c.replicas, Reverse(c.disk_free), c.node)
+                })
+        };
+        let (i, shared) = match best(true) {
+            Some(i) => (i, false),
+            None => (best(false)?, true),
+        };
+        self.candidates[i].replicas += 1;
+        Some((self.candidates[i].node, shared))
+    }
 }
 
 #[cfg(test)]
@@ -131,6 +152,20 @@ mod tests {
     fn prefers_fewer_partitions_then_more_free_space() {
         let mut p = Planner::new(vec![c(1, "a", 500, 3), c(2, "b", 100, 0), c(3, "c", 900, 0), c(4, "d", 50, 0)]);
         assert_eq!(p.place(2).unwrap().nodes, vec![NodeId(3), NodeId(2)]);
+    }
+
+    #[test]
+    fn a_replacement_goes_to_a_new_host_then_to_the_least_loaded() {
+        let mut p = Planner::new(vec![c(1, "a", 100, 0), c(2, "b", 100, 0), c(3, "a", 100, 0), c(4, "c", 100, 5)]);
+        let keep: HashSet<String> = ["a".to_string(), "b".to_string()].into();
+        let exclude: HashSet<NodeId> = [NodeId(1), NodeId(2), NodeId(9)].into();
+        // Node 4 is busier than node 3, but it is the only one on a host of its own.
+        assert_eq!(p.replace(&keep, &exclude), Some((NodeId(4), false)));
+        let keep: HashSet<String> = ["a".to_string(), "b".to_string(), "c".to_string()].into();
+        let exclude: HashSet<NodeId> = [NodeId(1), NodeId(2), NodeId(4)].into();
+        assert_eq!(p.replace(&keep, &exclude), Some((NodeId(3), true)));
+        let exclude: HashSet<NodeId> = (1..=4).map(NodeId).collect();
+        assert_eq!(p.replace(&keep, &exclude), None);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! - [`durability`]: when log entries are fsynced, and recovery after a power loss.
 //! - [`log_store`], [`state_machine`]: openraft's storage traits over that RocksDB, per group.
 //! - [`app`]: the trait a service implements to give a group its meaning (master, meta, data).
-//! - [`network`]: openraft's network over Ferrum's RPC transport; [`router`]: group id -> Raft.
+//! - [`network`]: openraft's network over Ferrum's RPC transport; [`router`]: group id -> Raft;
+//!   [`throttle`]: the byte rate of snapshot streams (replica rebuilds).
 //! - [`instance`]: plumbing every service binary shares (config, data-dir lock, ports, metrics).
 //! - [`server`]: the runtime a service instance starts with; [`metrics`]: Raft series for /metrics.
 //! - [`node`]: what metanodes and datanodes share (node id, heartbeats, hosting partitions).
@@ -26,6 +27,7 @@ pub mod server;
 pub mod snapshot;
 pub mod state_machine;
 pub mod store;
+pub mod throttle;
 pub mod types;
 
 pub use app::{App, AppFactory, GroupBatch, GroupView, Usage};

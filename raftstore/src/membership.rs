@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 use std::future::Future;
 use std::time::Duration;
 
-use ferrum_proto::{ErrorCode, GroupId, NodeId};
+use ferrum_proto::msg::repair::ChangeProgress;
+use ferrum_proto::{ErrorCode, GroupId, LeaderHint, NodeId};
 use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
 use openraft::raft::ClientWriteResponse;
 use openraft::{BasicNode, ChangeMembers};
@@ -16,6 +17,10 @@ use crate::types::{Raft, TypeConfig};
 
 /// How long a membership change waits for a previous one to finish committing.
 const CHANGE_WAIT: Duration = Duration::from_secs(10);
+
+/// A learner this close to the leader's last log index counts as caught up: under a steady write load
+/// it never reaches the very last entry, and the few left are copied within the joint phase.
+const CAUGHT_UP_LAG: u64 = 64;
 
 impl MultiRaft {
     /// Makes `node` (reachable at `addr`) a voting replica of `group`. Call on the leader. The node must
@@ -72,6 +77,85 @@ impl MultiRaft {
                 Err(e) => return Err(self.write_error(group, e)),
             }
         }
+    }
+
+    /// One step of replacing voter `remove` by `add` (reachable at `addr`), for the master's repair and
+    /// decommission (see `ferrum_proto::msg::repair::ChangeReplicas`). Call on the leader; `add` must
+    /// already host the group. Never blocks on the copy itself: the master calls again until `done`.
+    pub async fn change_replicas(
+        &self,
+        group: GroupId,
+        remove: NodeId,
+        add: NodeId,
+        addr: String,
+    ) -> Result<ChangeProgress, ErrorCode> {
+        let h = self.handle(group).ok_or(ErrorCode::GroupNotFound(group))?;
+        let m = h.raft.metrics().borrow().clone();
+        let membership = m.membership_config.membership().clone();
+        if m.current_leader != Some(self.node_id().get()) {
+            let leader = m.current_leader.and_then(|l| {
+                membership
+                    .nodes()
+                    .find(|(id, _)| **id == l)
+                    .map(|(id, n)| LeaderHint { node: NodeId(*id), addr: n.addr.clone() })
+            });
+            return Err(ErrorCode::NotLeader { leader });
+        }
+        let voters: BTreeSet<u64> = membership.voter_ids().collect();
+        let mut target = voters.clone();
+        target.remove(&remove.get());
+        target.insert(add.get());
+        let last = m.last_log_index.unwrap_or(0);
+        let matched_of =
+            |n: u64| m.replication.as_ref().and_then(|r| r.get(&n).cloned()).flatten().map_or(0, |l| l.index);
+        let joint = membership.get_joint_config().len() > 1;
+        if voters == target && !joint {
+            // Left over as a learner by an older openraft step: drop it too.
+            if membership.learner_ids().any(|l| l == remove.get()) {
+                self.change(group, |r| async move {
+                    r.change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([remove.get()])), false).await
+                })
+                .await?;
+            }
+            return Ok(ChangeProgress { done: true, matched: last, last });
+        }
+        if joint {
+            // The swap is being committed: wait for its final config.
+            return Ok(ChangeProgress { done: false, matched: matched_of(add.get()), last });
+        }
+        if !membership.nodes().any(|(id, _)| *id == add.get()) {
+            // Learners of an earlier attempt whose target died are dropped, or the leader keeps
+            // replicating to them forever.
+            let stray: BTreeSet<u64> =
+                membership.learner_ids().filter(|l| *l != add.get() && !voters.contains(l)).collect();
+            if !stray.is_empty() {
+                tracing::info!(group = %group, stray = ?stray, "removing stray learners");
+                self.change(group, |r| {
+                    let stray = stray.clone();
+                    async move { r.change_membership(ChangeMembers::RemoveNodes(stray), false).await }
+                })
+                .await?;
+            }
+            tracing::info!(group = %group, node = %add, addr = %addr, "adding a learner");
+            self.change(group, |r| {
+                let addr = addr.clone();
+                async move { r.add_learner(add.get(), BasicNode { addr }, false).await }
+            })
+            .await?;
+            return Ok(ChangeProgress { done: false, matched: 0, last });
+        }
+        let matched = matched_of(add.get());
+        if matched + CAUGHT_UP_LAG < last {
+            return Ok(ChangeProgress { done: false, matched, last });
+        }
+        tracing::info!(group = %group, remove = %remove, add = %add, "learner caught up: swapping voters");
+        self.change(group, |r| {
+            let target = target.clone();
+            async move { r.change_membership(ChangeMembers::ReplaceAllVoters(target), false).await }
+        })
+        .await?;
+        let voters_now: BTreeSet<u64> = h.raft.metrics().borrow().membership_config.membership().voter_ids().collect();
+        Ok(ChangeProgress { done: voters_now == target, matched, last })
     }
 
     /// The group's voters, as this replica knows them.

@@ -16,6 +16,7 @@ pub struct RaftMetrics {
     leaders: Gauge,
     leaderless: Gauge,
     applied: Gauge<u64, AtomicU64>,
+    snapshot_bytes: Gauge<u64, AtomicU64>,
 }
 
 impl RaftMetrics {
@@ -35,6 +36,11 @@ impl RaftMetrics {
                 "ferrum_raft_applied_entries",
                 "Sum of the applied log index over the groups hosted here",
                 m.applied.clone(),
+            );
+            reg.register(
+                "ferrum_raft_snapshot_bytes_sent",
+                "Snapshot bytes sent to other replicas (replica rebuilds, lagging followers; throttled)",
+                m.snapshot_bytes.clone(),
             );
         }
         let (m2, raft) = (m.clone(), Arc::downgrade(raft));
@@ -68,5 +74,6 @@ impl RaftMetrics {
         self.leaders.set(leaders);
         self.leaderless.set(leaderless);
         self.applied.set(applied);
+        self.snapshot_bytes.set(raft.snapshot_bytes_sent());
     }
 }

@@ -5,6 +5,7 @@
 //! [`RaftHeader`] (the frame's meta); the openraft request itself travels postcard-encoded in the frame's
 //! data. Peers are dialled at their own `host:port` (`BasicNode::addr`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -20,17 +21,19 @@ use openraft::raft::{
 use openraft::BasicNode;
 use serde::{de::DeserializeOwned, Serialize};
 
+use crate::throttle::Throttle;
 use crate::types::TypeConfig;
 
 /// Creates the per-peer clients of one group.
 pub struct Network {
     group: GroupId,
     pool: ConnPool,
+    throttle: Arc<Throttle>,
 }
 
 impl Network {
-    pub fn new(group: GroupId, pool: ConnPool) -> Self {
-        Network { group, pool }
+    pub fn new(group: GroupId, pool: ConnPool, throttle: Arc<Throttle>) -> Self {
+        Network { group, pool, throttle }
     }
 }
 
@@ -38,7 +41,13 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: u64, node: &BasicNode) -> PeerClient {
-        PeerClient { group: self.group, target, addr: node.addr.clone(), pool: self.pool.clone() }
+        PeerClient {
+            group: self.group,
+            target,
+            addr: node.addr.clone(),
+            pool: self.pool.clone(),
+            throttle: self.throttle.clone(),
+        }
     }
 }
 
@@ -47,6 +56,7 @@ pub struct PeerClient {
     target: u64,
     addr: String,
     pool: ConnPool,
+    throttle: Arc<Throttle>,
 }
 
 impl PeerClient {
@@ -100,6 +110,9 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<InstallSnapshotResponse<u64>, RPCError<u64, BasicNode, RaftError<u64, InstallSnapshotError>>> {
+        // The wait counts against openraft's per-chunk timeout (`install_snapshot_timeout`), which is
+        // sized for the slowest rate allowed (see `RaftConfig::validate`).
+        self.throttle.acquire(rpc.data.len() as u64).await;
         self.send(Opcode::RAFT_SNAPSHOT, &rpc, option.hard_ttl()).await
     }
 

@@ -25,6 +25,7 @@ use crate::network::Network;
 use crate::recovery::{self, Recovering};
 use crate::state_machine::StateMachine;
 use crate::store::{tag, Store};
+use crate::throttle::Throttle;
 use crate::types::{Cmd, Raft};
 
 /// What a group is, persisted with it; the [`AppFactory`] turns it into an [`App`] at (re)open.
@@ -54,6 +55,8 @@ pub struct MultiRaftConfig {
     pub sync_every_entry: bool,
     /// After a power loss, how long a recovering group waits for a leader before it votes again.
     pub recovery_timeout: Duration,
+    /// Snapshot bytes per second this instance sends, over all groups (0: unlimited).
+    pub snapshot_rate_bytes_per_sec: u64,
 }
 
 impl MultiRaftConfig {
@@ -70,6 +73,7 @@ impl MultiRaftConfig {
             max_payload_entries: r.max_payload_entries,
             sync_every_entry: r.sync_every_entry,
             recovery_timeout: Duration::from_millis(r.recovery_timeout_ms),
+            snapshot_rate_bytes_per_sec: r.snapshot_rate_bytes_per_sec,
         }
     }
 
@@ -120,6 +124,7 @@ pub struct MultiRaft {
     store: Store,
     pool: ConnPool,
     factory: AppFactory,
+    throttle: Arc<Throttle>,
     groups: RwLock<HashMap<GroupId, GroupHandle>>,
     /// Serialises create/remove so two concurrent requests for one group cannot both start it.
     admin: tokio::sync::Mutex<()>,
@@ -137,7 +142,9 @@ impl MultiRaft {
         let recovering_config = Arc::new(openraft::Config { enable_elect: false, ..(*raft_config).clone() });
         // Nothing acknowledged can be missing when every entry was synced, or without a reboot.
         let lost_tail = store.last_stop() == LastStop::MayHaveLostTail && !cfg.sync_every_entry;
+        let throttle = Arc::new(Throttle::new(cfg.snapshot_rate_bytes_per_sec));
         let mr = Arc::new(MultiRaft {
+            throttle,
             cfg,
             raft_config,
             recovering_config,
@@ -190,12 +197,17 @@ impl MultiRaft {
         &self.store
     }
 
+    /// Snapshot bytes this instance sent to other replicas (rebuilds and lagging followers).
+    pub fn snapshot_bytes_sent(&self) -> u64 {
+        self.throttle.sent()
+    }
+
     async fn start(&self, group: GroupId, desc: GroupDesc) -> Result<GroupHandle, RaftStoreError> {
         let app = (self.factory)(group, &desc);
         let log = LogStore::new(group, self.store.clone(), app.clone());
         let sm = StateMachine::open(group, self.store.clone(), app.clone())
             .map_err(|e| RaftStoreError::Raft { group, detail: e.to_string() })?;
-        let net = Network::new(group, self.pool.clone());
+        let net = Network::new(group, self.pool.clone(), self.throttle.clone());
         let config =
             if self.recovering.contains(group) { self.recovering_config.clone() } else { self.raft_config.clone() };
         let log = log.sync_every_entry(self.cfg.sync_every_entry).recovering(self.recovering.contains(group));

@@ -74,6 +74,7 @@ impl TestNode {
             sync_every_entry: false,
             recovery_timeout: Duration::from_secs(60),
             max_payload_entries: 4,
+            snapshot_rate_bytes_per_sec: 0,
         };
         let raft = MultiRaft::open(cfg, store, pool.clone(), data_app_factory(ctx.clone())).await.unwrap();
         let svc = DataService::new(raft.clone(), ctx.clone(), pool);

@@ -62,8 +62,16 @@ pub struct ClusterArgs {
 
 #[derive(clap::Subcommand, Debug, Clone)]
 pub enum ClusterCmd {
-    /// Leader, masters, node counts, volumes, partitions, enabled features.
-    Status,
+    /// Health (OK / degraded / unavailable, with reasons), leader, masters, node counts, volumes,
+    /// partitions, replica moves in flight, enabled features.
+    Status {
+        /// Refresh every `--interval` until interrupted, with the progress of replica moves.
+        #[arg(long)]
+        watch: bool,
+        /// Seconds between refreshes of `--watch`.
+        #[arg(long, default_value_t = 2.0)]
+        interval: f64,
+    },
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -78,6 +86,11 @@ pub struct NodeArgs {
 pub enum NodeCmd {
     /// Every registered instance: role, address, host, status, partitions, capacity.
     List,
+    /// Move every replica off a node (a new replica is added before the old one goes, so partitions
+    /// never have fewer copies than configured); progress shows in `node list` and `cluster status`.
+    Decommission { id: u64 },
+    /// Forget a node; refused while it still holds replicas (decommission it first).
+    Remove { id: u64 },
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -140,11 +153,30 @@ pub async fn run(cmd: &AdminCommand, out: &mut dyn Write) -> Result<(), CliError
     let api = AdminClient::new(conn.admin.clone());
     let json = conn.json;
     let text = match cmd {
-        AdminCommand::Cluster(ClusterArgs { cmd: ClusterCmd::Status, .. }) => {
+        AdminCommand::Cluster(ClusterArgs { cmd: ClusterCmd::Status { watch: true, interval }, .. }) => {
+            return watch(&api, json, *interval, out).await;
+        }
+        AdminCommand::Cluster(ClusterArgs { cmd: ClusterCmd::Status { .. }, .. }) => {
             render::status(&api.get("/api/v1/cluster").await?, json)?
         }
         AdminCommand::Node(NodeArgs { cmd: NodeCmd::List, .. }) => {
             render::nodes(&api.get("/api/v1/nodes").await?, json)?
+        }
+        AdminCommand::Node(NodeArgs { cmd: NodeCmd::Decommission { id }, .. }) => {
+            api.send("POST", &format!("/api/v1/nodes/{id}/decommission"), None).await?;
+            if json {
+                "{}\n".to_string()
+            } else {
+                format!("node {id} is being decommissioned: its replicas are moving (see `ferrum node list`)\n")
+            }
+        }
+        AdminCommand::Node(NodeArgs { cmd: NodeCmd::Remove { id }, .. }) => {
+            api.send("DELETE", &format!("/api/v1/nodes/{id}"), None).await?;
+            if json {
+                "{}\n".to_string()
+            } else {
+                format!("node {id} removed\n")
+            }
         }
         AdminCommand::Volume(a) => match &a.cmd {
             VolumeCmd::Create { name, replicas, capacity, owner } => {
@@ -184,6 +216,22 @@ pub async fn run(cmd: &AdminCommand, out: &mut dyn Write) -> Result<(), CliError
     };
     out.write_all(text.as_bytes()).map_err(|e| CliError::Output(e.to_string()))?;
     Ok(())
+}
+
+/// `cluster status --watch`: the status, redrawn every `interval` seconds until interrupted. A master
+/// that cannot be reached is shown as such, and the watch goes on.
+async fn watch(api: &AdminClient, json: bool, interval: f64, out: &mut dyn Write) -> Result<(), CliError> {
+    let period = std::time::Duration::from_secs_f64(interval.max(0.2));
+    loop {
+        let text = match api.get("/api/v1/cluster").await {
+            Ok(v) => render::status(&v, json)?,
+            Err(e) => format!("health:      UNKNOWN (no master answers: {e})\n"),
+        };
+        // Clear the screen and go home, like watch(1).
+        let frame = format!("\x1b[2J\x1b[H{text}");
+        out.write_all(frame.as_bytes()).and_then(|_| out.flush()).map_err(|e| CliError::Output(e.to_string()))?;
+        tokio::time::sleep(period).await;
+    }
 }
 
 /// Runs one admin command on a runtime of its own, printing the output to stdout or one error line

@@ -3,6 +3,7 @@
 use ferrum_proto::msg::master::{
     ClusterStatus, NodeInfo, NodeState, PartitionInfo, VolumeCreated, VolumeInfo, VolumeState,
 };
+use ferrum_proto::msg::repair::{Health, RepairInfo, RepairReason};
 use ferrum_proto::msg::topology::PartitionKind;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -45,17 +46,33 @@ pub fn status(v: &Value, as_json: bool) -> Result<String, CliError> {
         None => "none".into(),
     };
     let features = if s.features.is_empty() { "none".to_string() } else { s.features.join(", ") };
-    let mut out = format!(
+    let health = match s.health {
+        Health::Ok => "OK",
+        Health::Degraded => "DEGRADED",
+        Health::Unavailable => "UNAVAILABLE",
+    };
+    let mut out = format!("health:      {health}\n");
+    for r in &s.reasons {
+        out.push_str(&format!("             - {r}\n"));
+    }
+    out.push_str(&format!(
         "leader:      {leader}\nnodes:       {} alive, {} suspect, {} dead\nvolumes:     {}\n\
-         partitions:  {} meta, {} data, {} under-replicated\nfeatures:    {features}\n\n",
+         partitions:  {} meta, {} data, {} under-replicated, {} without a leader\nrebuilt:     {}\n\
+         features:    {features}\n\n",
         s.nodes_alive,
         s.nodes_suspect,
         s.nodes_dead,
         s.volumes,
         s.meta_partitions,
         s.data_partitions,
-        s.under_replicated_partitions
-    );
+        s.under_replicated_partitions,
+        s.partitions_without_leader,
+        bytes(s.bytes_rebuilt),
+    ));
+    if !s.repairs.is_empty() {
+        out.push_str(&repairs_text(&s.repairs));
+        out.push('\n');
+    }
     let rows: Vec<Vec<String>> = s
         .masters
         .iter()
@@ -78,6 +95,34 @@ pub fn status(v: &Value, as_json: bool) -> Result<String, CliError> {
     Ok(out)
 }
 
+/// Replica moves with a progress bar each (log entries the new replica has of the leader's).
+fn repairs_text(repairs: &[RepairInfo]) -> String {
+    const WIDTH: u64 = 24;
+    let rows: Vec<Vec<String>> = repairs
+        .iter()
+        .map(|r| {
+            let kind = match r.kind {
+                PartitionKind::Meta => "meta",
+                PartitionKind::Data => "data",
+            };
+            let why = match r.reason {
+                RepairReason::DeadNode => "dead node",
+                RepairReason::Decommission => "decommission",
+            };
+            let done = r.matched.min(r.last);
+            let filled = (done * WIDTH).checked_div(r.last).unwrap_or(0);
+            let bar = format!(
+                "[{}{}] {}%",
+                "#".repeat(filled as usize),
+                ".".repeat((WIDTH - filled) as usize),
+                (done * 100).checked_div(r.last).unwrap_or(0)
+            );
+            vec![r.partition.to_string(), kind.into(), format!("{} -> {}", r.remove, r.add), why.into(), bar]
+        })
+        .collect();
+    format!("replica moves in flight:\n{}", table(&["PARTITION", "KIND", "MOVE", "WHY", "PROGRESS"], &rows))
+}
+
 pub fn nodes(v: &Value, as_json: bool) -> Result<String, CliError> {
     if as_json {
         return Ok(json(v));
@@ -96,7 +141,11 @@ pub fn nodes(v: &Value, as_json: bool) -> Result<String, CliError> {
                 role.into(),
                 n.advertise.clone(),
                 n.host.clone(),
-                state(n.state).into(),
+                if n.decommissioning {
+                    format!("{}, decommissioning ({} left)", state(n.state), n.meta_partitions + n.data_partitions)
+                } else {
+                    state(n.state).into()
+                },
                 n.meta_partitions.to_string(),
                 n.data_partitions.to_string(),
                 bytes(n.disk_free),

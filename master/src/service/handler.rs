@@ -4,6 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use ferrum_proto::msg::master::{GetClusterStatus, GetResources, ListNodes, ListVolumes};
+use ferrum_proto::msg::repair::ListRepairs;
 use ferrum_proto::msg::Rpc;
 use ferrum_proto::rpc::{Handler, Incoming, Outgoing};
 use ferrum_proto::{ErrorCode, Opcode};
@@ -47,6 +48,9 @@ impl MasterService {
             Opcode::MASTER_LIST_PARTITIONS => typed(&req, |r| m.list_partitions(r)).await,
             Opcode::MASTER_JOIN => typed(&req, |r| m.join_master(r)).await,
             Opcode::MASTER_PROMOTE => typed(&req, |r| m.promote_master(r)).await,
+            Opcode::MASTER_DECOMMISSION_NODE => typed(&req, |r| m.decommission_node(r)).await,
+            Opcode::MASTER_REMOVE_NODE => typed(&req, |r| m.remove_node(r)).await,
+            Opcode::MASTER_LIST_REPAIRS => typed(&req, |_: ListRepairs| m.list_repairs()).await,
             other => Err(ErrorCode::UnknownOpcode(other.0)),
         }
     }

@@ -11,6 +11,8 @@ mod members;
 mod node_calls;
 mod nodes;
 mod reconcile;
+mod repair;
+mod repair_plan;
 mod status;
 mod view;
 mod volumes;
@@ -43,6 +45,8 @@ pub struct Master {
     /// Serialises the leader's multi-step changes (create, delete, growth), so each one plans on the
     /// outcome of the previous one.
     ops: tokio::sync::Mutex<()>,
+    /// The leader's drivers of replica moves (soft state; the moves themselves are in `state`).
+    pub repairs: repair::Drivers,
 }
 
 impl Master {
@@ -57,7 +61,18 @@ impl Master {
         pool: ConnPool,
         cfg: MasterSection,
     ) -> Master {
-        Master { id, advertise, raft, state, liveness, resources, pool, cfg, ops: tokio::sync::Mutex::new(()) }
+        Master {
+            id,
+            advertise,
+            raft,
+            state,
+            liveness,
+            resources,
+            pool,
+            cfg,
+            ops: tokio::sync::Mutex::new(()),
+            repairs: repair::Drivers::default(),
+        }
     }
 
     /// Whether this master currently believes it leads the group (cheap; no quorum round).

@@ -13,7 +13,7 @@ use super::Master;
 use crate::state::PartitionRecord;
 
 impl Master {
-    async fn call_node<R: Rpc>(&self, addr: &str, req: &R) -> Result<R::Response, ErrorCode> {
+    pub(crate) async fn call_node<R: Rpc>(&self, addr: &str, req: &R) -> Result<R::Response, ErrorCode> {
         match tokio::time::timeout(self.cfg.node_rpc_timeout(), self.pool.call(addr, req)).await {
             Ok(r) => r.map_err(|e| e.code()),
             Err(_) => Err(ErrorCode::Timeout),

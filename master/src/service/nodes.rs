@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use ferrum_proto::msg::master::{Heartbeat, NodeInfo, NodeRole, NodeState, RegisterNode, RegisterNodeResp};
+use ferrum_proto::msg::repair::{DecommissionNode, RemoveNode};
 use ferrum_proto::msg::topology::PartitionKind;
 use ferrum_proto::{ErrorCode, NodeId};
 use futures_util::future::join_all;
@@ -90,9 +91,32 @@ impl Master {
                     data_partitions: data,
                     disk_total: seen.as_ref().map_or(0, |s| s.disk_total),
                     disk_free: seen.as_ref().map_or(0, |s| s.disk_free),
+                    decommissioning: st.decommissioning.contains_key(&n.id),
+                    hosted_partitions: seen.as_ref().map_or(0, |s| s.partitions.len() as u64),
                 }
             })
             .collect())
+    }
+
+    /// Starts moving every replica off the node (the repair loop does the moves).
+    pub async fn decommission_node(&self, r: DecommissionNode) -> Result<(), ErrorCode> {
+        self.lead().await?;
+        self.propose(MasterCmd::Decommission { node: r.node, now_unix_ms: now_unix_ms() }).await?;
+        tracing::info!(node = %r.node, "node decommission started");
+        Ok(())
+    }
+
+    /// Forgets a node; refused while it holds replicas.
+    pub async fn remove_node(&self, r: RemoveNode) -> Result<(), ErrorCode> {
+        let _ops = self.ops.lock().await;
+        self.lead().await?;
+        let addr = self.state.read().expect("state lock").nodes.get(&r.node).map(|n| n.advertise.clone());
+        self.propose(MasterCmd::RemoveNode { node: r.node }).await?;
+        if let Some(a) = addr {
+            self.resources.forget(&a);
+        }
+        tracing::info!(node = %r.node, "node removed");
+        Ok(())
     }
 
     /// Alive nodes of `role` with enough free space (read through the resource cache), with how many
@@ -102,6 +126,9 @@ impl Master {
             let st = self.state.read().expect("state lock");
             let of_role: Vec<NodeRecord> = st.nodes.values().filter(|n| n.role == role).cloned().collect();
             let registered = of_role.len();
+            // A node being emptied receives nothing new.
+            let of_role: Vec<NodeRecord> =
+                of_role.into_iter().filter(|n| !st.decommissioning.contains_key(&n.id)).collect();
             let alive = of_role.into_iter().filter(|n| self.liveness.state(n.id).0 == NodeState::Alive).collect();
             (alive, st.replica_counts(), registered)
         };

@@ -25,6 +25,13 @@ impl Tx<'_> {
             MasterCmd::SetWritable { partition, writable } => self.set_writable(partition, writable),
             MasterCmd::SplitMeta { partition, end, replicas } => self.split_meta(partition, end, replicas),
             MasterCmd::AllocMasterId { addr, min_id } => self.alloc_master_id(addr, min_id),
+            MasterCmd::StartRepair { partition, remove, add, reason, now_unix_ms } => {
+                self.start_repair(partition, remove, add, reason, now_unix_ms)
+            }
+            MasterCmd::FinishRepair { partition, add } => self.finish_repair(partition, add),
+            MasterCmd::AbortRepair { partition, add } => self.abort_repair(partition, add),
+            MasterCmd::Decommission { node, now_unix_ms } => self.decommission(node, now_unix_ms),
+            MasterCmd::RemoveNode { node } => self.remove_node(node),
         }
     }
 

@@ -5,6 +5,7 @@
 //! decided by the leader and carried in the command, so every replica applies it alike.
 
 use ferrum_proto::msg::master::NodeRole;
+use ferrum_proto::msg::repair::RepairReason;
 use ferrum_proto::msg::topology::{InodeRange, PartitionKind};
 use ferrum_proto::{InodeId, NodeId, OpId, PartitionId, VolumeId};
 use serde::{Deserialize, Serialize};
@@ -64,6 +65,33 @@ pub enum MasterCmd {
     AllocMasterId {
         addr: String,
         min_id: NodeId,
+    },
+    /// Records a replica move (`add` replaces `remove` in `partition`), placed by the leader.
+    StartRepair {
+        partition: PartitionId,
+        remove: NodeId,
+        add: NodeId,
+        reason: RepairReason,
+        now_unix_ms: u64,
+    },
+    /// The group's voters are swapped: the partition's replicas become the same, the task is done.
+    FinishRepair {
+        partition: PartitionId,
+        add: NodeId,
+    },
+    /// The move cannot finish (its target died before joining): forget it; a new one is planned.
+    AbortRepair {
+        partition: PartitionId,
+        add: NodeId,
+    },
+    /// Start moving every replica off `node`.
+    Decommission {
+        node: NodeId,
+        now_unix_ms: u64,
+    },
+    /// Forget a node that holds no replica.
+    RemoveNode {
+        node: NodeId,
     },
 }
 

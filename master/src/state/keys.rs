@@ -13,6 +13,10 @@ pub const VOLUME: &[u8] = b"volume.v1/";
 pub const PARTITION: &[u8] = b"partition.v1/";
 /// `master.v1/<NodeId BE>` → [`super::MasterRecord`] (masters that joined after the bootstrap)
 pub const MASTER: &[u8] = b"master.v1/";
+/// `repair.v1/<PartitionId BE>` → [`super::RepairTask`]
+pub const REPAIR: &[u8] = b"repair.v1/";
+/// `decommission.v1/<NodeId BE>` → [`super::DecommissionRecord`]
+pub const DECOMMISSION: &[u8] = b"decommission.v1/";
 /// `counters.v1` → [`super::Counters`]
 pub const COUNTERS: &[u8] = b"counters.v1";
 
@@ -40,13 +44,21 @@ pub fn master(id: NodeId) -> Vec<u8> {
     with_id(MASTER, id.get())
 }
 
+pub fn repair(id: PartitionId) -> Vec<u8> {
+    with_id(REPAIR, id.get())
+}
+
+pub fn decommission(id: NodeId) -> Vec<u8> {
+    with_id(DECOMMISSION, id.get())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn prefixes_are_distinct_and_none_is_a_prefix_of_another() {
-        let all = [NODE, VOLUME, PARTITION, MASTER, COUNTERS];
+        let all = [NODE, VOLUME, PARTITION, MASTER, REPAIR, DECOMMISSION, COUNTERS];
         for (i, a) in all.iter().enumerate() {
             for (j, b) in all.iter().enumerate() {
                 if i != j {

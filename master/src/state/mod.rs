@@ -6,6 +6,7 @@
 //! from the keyspace at open and after a snapshot install.
 
 mod apply;
+mod apply_repair;
 mod cmd;
 pub mod keys;
 mod records;
@@ -18,7 +19,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use cmd::{CmdReply, MasterCmd, NewPartition};
-pub use records::{Counters, MasterRecord, NodeRecord, PartitionRecord, VolumeRecord};
+pub use records::{Counters, DecommissionRecord, MasterRecord, NodeRecord, PartitionRecord, RepairTask, VolumeRecord};
 
 /// One change to the keyspace.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +34,9 @@ pub struct State {
     pub volumes: BTreeMap<VolumeId, VolumeRecord>,
     pub partitions: BTreeMap<PartitionId, PartitionRecord>,
     pub masters: BTreeMap<NodeId, MasterRecord>,
+    /// Replica moves in flight, one per partition at most.
+    pub repairs: BTreeMap<PartitionId, RepairTask>,
+    pub decommissioning: BTreeMap<NodeId, DecommissionRecord>,
     pub counters: Counters,
     // Indexes, rebuilt at load.
     node_by_uuid: HashMap<String, NodeId>,
@@ -60,6 +64,12 @@ impl State {
             } else if k.starts_with(keys::MASTER) {
                 let r: MasterRecord = decode(&k, &v)?;
                 st.masters.insert(r.id, r);
+            } else if k.starts_with(keys::REPAIR) {
+                let r: RepairTask = decode(&k, &v)?;
+                st.repairs.insert(r.partition, r);
+            } else if k.starts_with(keys::DECOMMISSION) {
+                let r: DecommissionRecord = decode(&k, &v)?;
+                st.decommissioning.insert(r.node, r);
             } else if k == keys::COUNTERS {
                 st.counters = decode(&k, &v)?;
             } else {
@@ -160,6 +170,18 @@ impl Tx<'_> {
     fn delete_partition(&mut self, id: PartitionId) {
         self.writes.push(Write::Delete(keys::partition(id)));
         self.st.partitions.remove(&id);
+        self.delete_repair(id);
+    }
+
+    fn save_repair(&mut self, r: RepairTask) {
+        self.put(keys::repair(r.partition), &r);
+        self.st.repairs.insert(r.partition, r);
+    }
+
+    fn delete_repair(&mut self, id: PartitionId) {
+        if self.st.repairs.remove(&id).is_some() {
+            self.writes.push(Write::Delete(keys::repair(id)));
+        }
     }
 
     fn delete_volume(&mut self, id: VolumeId) {

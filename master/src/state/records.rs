@@ -4,6 +4,7 @@
 //! removed or reordered; a changed format gets a new prefix.
 
 use ferrum_proto::msg::master::{NodeRole, VolumeState};
+use ferrum_proto::msg::repair::RepairReason;
 use ferrum_proto::msg::topology::{InodeRange, PartitionKind};
 use ferrum_proto::{NodeId, OpId, PartitionId, VolumeId};
 use serde::{Deserialize, Serialize};
@@ -50,6 +51,25 @@ pub struct PartitionRecord {
     pub writable: bool,
     /// True once its Raft group was created on every replica; only ready partitions are in views.
     pub ready: bool,
+}
+
+/// A replica move in flight: `add` replaces `remove` in the partition's group. At most one per
+/// partition; the leader drives it (create on `add`, learner catch-up, voter swap) and a new leader
+/// resumes it from the record, every step being idempotent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepairTask {
+    pub partition: PartitionId,
+    pub remove: NodeId,
+    pub add: NodeId,
+    pub reason: RepairReason,
+    pub started_unix_ms: u64,
+}
+
+/// A node being emptied: every replica on it is moved away, and it receives no new ones.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecommissionRecord {
+    pub node: NodeId,
+    pub started_unix_ms: u64,
 }
 
 /// A master that joined the group after the bootstrap (bootstrap members are in the Raft membership).

@@ -64,6 +64,7 @@ async fn open(dir: &std::path::Path) -> std::sync::Arc<MultiRaft> {
         sync_every_entry: false,
         recovery_timeout: Duration::from_secs(60),
         max_payload_entries: 64,
+        snapshot_rate_bytes_per_sec: 0,
     };
     let store = Store::open(dir).expect("open store");
     MultiRaft::open(cfg, store, ConnPool::new(ClientConfig::default()), meta_app_factory())

@@ -152,6 +152,15 @@ pub struct ClusterStatus {
     pub under_replicated_partitions: u64,
     /// Feature flags every live instance supports (masters included): only these may be used.
     pub features: Vec<String>,
+    pub health: crate::msg::repair::Health,
+    /// Why the health is not `Ok`, one line each.
+    pub reasons: Vec<String>,
+    /// Partitions no replica reports leading.
+    pub partitions_without_leader: u64,
+    /// Replica moves in flight (repairs and decommissions).
+    pub repairs: Vec<crate::msg::repair::RepairInfo>,
+    /// Bytes copied to new replicas by finished moves since this master leads.
+    pub bytes_rebuilt: u64,
 }
 
 /// One member of the master group.
@@ -186,6 +195,13 @@ pub struct NodeInfo {
     /// From the last heartbeat (0 before the first).
     pub disk_total: u64,
     pub disk_free: u64,
+    /// Being emptied (`ferrum node decommission`): receives no new replicas.
+    #[serde(default)]
+    pub decommissioning: bool,
+    /// Partition replicas the node itself reported hosting in its last heartbeat (its Raft groups),
+    /// whatever the master assigns it.
+    #[serde(default)]
+    pub hosted_partitions: u64,
 }
 
 rpc!(ListNodes => Vec<NodeInfo>, MASTER_LIST_NODES);

@@ -30,6 +30,7 @@ pub mod master;
 pub mod meta;
 pub mod name;
 pub mod raft;
+pub mod repair;
 pub mod topology;
 
 /// A request message with a fixed opcode and response type.

@@ -26,7 +26,14 @@ pub struct RaftConfig {
     /// After a reboot that followed an unclean stop, how long a group waits for a leader to catch it up
     /// before it votes again (only matters when a majority lost power at once).
     pub recovery_timeout_ms: u64,
+    /// Snapshot bytes per second this instance sends, all groups together (0: unlimited): bounds
+    /// how much of the network and disks rebuilding a replica takes from users.
+    pub snapshot_rate_bytes_per_sec: u64,
 }
+
+/// The slowest snapshot rate allowed: one chunk (openraft's 3 MiB) must go out well within openraft's
+/// 10 s per-chunk timeout.
+pub const MIN_SNAPSHOT_RATE: u64 = 1 << 20;
 
 impl Default for RaftConfig {
     fn default() -> Self {
@@ -41,6 +48,7 @@ impl Default for RaftConfig {
             max_payload_entries: 256,
             sync_every_entry: false,
             recovery_timeout_ms: 60_000,
+            snapshot_rate_bytes_per_sec: 64 << 20,
         }
     }
 }
@@ -56,6 +64,12 @@ impl RaftConfig {
         ];
         if let Some((key, _)) = zero.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError::Raft(format!("`{key}` must be greater than 0")));
+        }
+        if self.snapshot_rate_bytes_per_sec != 0 && self.snapshot_rate_bytes_per_sec < MIN_SNAPSHOT_RATE {
+            return Err(ConfigError::Raft(format!(
+                "`snapshot_rate_bytes_per_sec` ({}) must be 0 (unlimited) or at least {MIN_SNAPSHOT_RATE}",
+                self.snapshot_rate_bytes_per_sec
+            )));
         }
         if self.election_timeout_min_ms >= self.election_timeout_max_ms {
             return Err(ConfigError::Raft(format!(

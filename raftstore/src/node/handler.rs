@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use ferrum_proto::msg::master::{CreatePartition, DeletePartition, NodeRole};
+use ferrum_proto::msg::repair::ChangeReplicas;
 use ferrum_proto::msg::topology::PartitionKind;
 use ferrum_proto::msg::{self};
 use ferrum_proto::rpc::{Handler, Incoming, Outgoing};
@@ -72,6 +73,11 @@ impl<S: Handler> NodeHandler<S> {
             Opcode::RAFT_APPEND | Opcode::RAFT_VOTE | Opcode::RAFT_SNAPSHOT => self.raft.handle_raft(req).await,
             Opcode::MASTER_CREATE_PARTITION => self.create_partition(req).await,
             Opcode::MASTER_DELETE_PARTITION => self.delete_partition(req).await,
+            Opcode::MASTER_CHANGE_REPLICAS => {
+                let c: ChangeReplicas = msg::decode(&req.meta)?;
+                let p = self.raft.change_replicas(GroupId::from(c.partition), c.remove, c.add.node, c.add.addr).await?;
+                Ok(Outgoing::msg(&p))
+            }
             Opcode::MASTER_GET_RESOURCES => {
                 self.resource_requests.inc();
                 let dir = self.data_dir.clone();

@@ -28,14 +28,19 @@ pub struct Instance {
 impl Instance {
     /// Raft groups this instance leads right now (from its metrics).
     pub fn leader_groups(&self) -> u64 {
-        let Some(addr) = self.metrics else { return 0 };
-        let Ok(resp) = ferrum_tests::harness::http::get(addr, "/metrics", Duration::from_secs(5)) else { return 0 };
+        self.metric("ferrum_raft_leader_groups").unwrap_or(0)
+    }
+
+    /// The first series of `/metrics` whose line starts with `name` (`None`: not served or absent).
+    pub fn metric(&self, name: &str) -> Option<u64> {
+        let addr = self.metrics?;
+        let resp = ferrum_tests::harness::http::get(addr, "/metrics", Duration::from_secs(5)).ok()?;
         resp.text()
             .lines()
-            .find(|l| l.starts_with("ferrum_raft_leader_groups") && !l.starts_with('#'))
+            .find(|l| l.starts_with(name) && !l.starts_with('#'))
             .and_then(|l| l.rsplit(' ').next())
             .and_then(|v| v.parse::<f64>().ok())
-            .map_or(0, |v| v as u64)
+            .map(|v| v as u64)
     }
 }
 
@@ -45,6 +50,23 @@ pub fn a_leader(nodes: &[Instance]) -> usize {
     ferrum_tests::harness::wait_for("a leader among the instances", T, || {
         nodes.iter().position(|n| n.leader_groups() > 0)
     })
+}
+
+/// How many instances of each role, and extra master settings.
+pub struct Layout {
+    pub masters: usize,
+    pub metanodes: usize,
+    pub datanodes: usize,
+    /// Appended to the masters' `[master]` section.
+    pub master_toml: String,
+    /// Appended to the masters' command lines.
+    pub master_args: Vec<String>,
+}
+
+impl Default for Layout {
+    fn default() -> Self {
+        Layout { masters: 1, metanodes: 3, datanodes: 3, master_toml: String::new(), master_args: Vec::new() }
+    }
 }
 
 pub struct Cluster {
@@ -57,10 +79,16 @@ impl Cluster {
     /// Starts `masters` masters (one Raft group), 3 metanodes and 3 datanodes, and waits until every
     /// node is registered and alive.
     pub async fn start(dir: &TestDir, masters: usize) -> Cluster {
+        Cluster::start_with(dir, Layout { masters, ..Layout::default() }).await
+    }
+
+    /// Starts the cluster `layout` describes, and waits until every node is registered and alive.
+    pub async fn start_with(dir: &TestDir, layout: Layout) -> Cluster {
+        let masters = layout.masters;
         let config = dir.join("cluster.toml");
         std::fs::write(&config, RAFT).unwrap();
         let master_config = dir.join("master.toml");
-        std::fs::write(&master_config, format!("{RAFT}[master]\nmin_free_bytes = 0\n")).unwrap();
+        std::fs::write(&master_config, format!("{RAFT}[master]\nmin_free_bytes = 0\n{}", layout.master_toml)).unwrap();
         let addrs: Vec<SocketAddr> = (0..masters).map(|_| free_addr()).collect();
         let peers = addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(",");
         let masters: Vec<Instance> = addrs
@@ -68,6 +96,7 @@ impl Cluster {
             .enumerate()
             .map(|(i, addr)| {
                 let name = format!("master{i}");
+                let metrics = free_addr();
                 let args = [
                     "--listen".to_string(),
                     addr.to_string(),
@@ -77,12 +106,15 @@ impl Cluster {
                     master_config.display().to_string(),
                     "--peers".into(),
                     peers.clone(),
+                    "--metrics-listen".into(),
+                    metrics.to_string(),
                 ];
+                let args = args.into_iter().chain(layout.master_args.iter().cloned());
                 Instance {
                     proc: Proc::spawn(&name, binary("ferrum-master"), args, dir.path()),
                     name,
                     addr: *addr,
-                    metrics: None,
+                    metrics: Some(metrics),
                 }
             })
             .collect();
@@ -106,17 +138,18 @@ impl Cluster {
             let proc = Proc::spawn(&name, binary(&format!("ferrum-{role}")), args, dir.path());
             Instance { proc, name, addr, metrics: Some(metrics) }
         };
-        let metanodes = (0..3).map(|i| node("metanode", i)).collect();
-        let datanodes = (0..3).map(|i| node("datanode", i)).collect();
+        let metanodes = (0..layout.metanodes).map(|i| node("metanode", i)).collect();
+        let datanodes = (0..layout.datanodes).map(|i| node("datanode", i)).collect();
         let c = Cluster { masters, metanodes, datanodes };
         let client = c.master_client();
-        wait_for_async("3 metanodes and 3 datanodes registered and alive", T, || async {
+        let want = layout.metanodes + layout.datanodes;
+        wait_for_async("every metanode and datanode registered and alive", T, || async {
             let nodes = client.call(&ListNodes {}).await.map_err(|e| e.to_string())?;
             let alive = nodes.iter().filter(|n| n.state == NodeState::Alive).count();
-            if alive == 6 {
+            if alive == want {
                 Ok(())
             } else {
-                Err(format!("{alive}/6 alive"))
+                Err(format!("{alive}/{want} alive"))
             }
         })
         .await;
