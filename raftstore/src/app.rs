@@ -107,7 +107,12 @@ impl<'a> GroupView<'a> {
     pub fn scan(&self, prefix: &[u8], start: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, rocksdb::Error> {
         let from = data_key(self.group, start.max(prefix));
         let mut ro = ReadOptions::default();
-        ro.set_iterate_upper_bound(group_range(self.group).1);
+        // Bounded by the prefix, not the group: otherwise an empty prefix makes RocksDB walk on to the
+        // next live key, over every deleted key in between (e.g. a drained queue's tombstones).
+        ro.set_iterate_upper_bound(match prefix_end(prefix) {
+            Some(end) => data_key(self.group, &end),
+            None => group_range(self.group).1,
+        });
         let it =
             self.store.db().iterator_cf_opt(self.store.cf(CF_DATA), ro, IteratorMode::From(&from, Direction::Forward));
         let mut out = Vec::new();
@@ -149,5 +154,30 @@ impl<'a> GroupBatch<'a> {
     /// Deletes app keys in `[from, to)`.
     pub fn delete_range(&mut self, from: &[u8], to: &[u8]) {
         self.batch.delete_range_cf(self.store.cf(CF_DATA), data_key(self.group, from), data_key(self.group, to));
+    }
+}
+
+/// The first key after every key that starts with `prefix`; `None` when there is none (empty or all 0xff).
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod prefix_tests {
+    use super::prefix_end;
+
+    #[test]
+    fn prefix_end_is_the_next_prefix() {
+        assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_end(&[1, 0xff]), Some(vec![2]));
+        assert_eq!(prefix_end(&[0xff, 0xff]), None);
+        assert_eq!(prefix_end(b""), None);
     }
 }

@@ -324,6 +324,12 @@ impl Cluster {
         writable[start..].iter().chain(&writable[..start]).copied().collect()
     }
 
+    /// Whether new data may go to `partition` (in the view, writable, not found full).
+    pub fn is_writable(&self, partition: PartitionId) -> bool {
+        let r = self.routes.read().expect("routes lock");
+        !r.full.contains(&partition) && r.view.data_partitions.iter().any(|p| p.partition == partition && p.writable)
+    }
+
     /// The volume's meta partitions, for requests that may span them.
     pub fn meta_routes(&self) -> Vec<MetaRoute> {
         self.routes.read().expect("routes lock").meta_routes.as_ref().clone()

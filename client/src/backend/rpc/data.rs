@@ -1,27 +1,29 @@
 //! [`DataBackend`] over the datanodes: extents are created on a writable data partition (round-robin,
-//! skipping full ones), then written and read at their partition's leader. File bytes travel in the
+//! skipping full ones; a few ahead of need, see `extent_pool`), then written and read at their partition's leader. File bytes travel in the
 //! frame's payload, never through postcard.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use ferrum_proto::msg::data::{CreateExtent, PunchHole, Read, SyncPartition, Write};
-use ferrum_proto::{ErrorCode, PartitionId};
+use ferrum_proto::msg::data::{PunchHole, Read, SyncPartition, Write};
+use ferrum_proto::PartitionId;
 use futures_util::future::try_join_all;
 
 use super::cluster::Cluster;
+use super::extent_pool::{self, ExtentPool};
 use crate::backend::{BResult, DataBackend, ExtentAddr};
 
 pub struct RpcData {
     c: Arc<Cluster>,
     /// Partitions written since the last sync: what the next `sync` must cover.
     unsynced: Mutex<HashSet<PartitionId>>,
+    pool: Arc<ExtentPool>,
 }
 
 impl RpcData {
     pub fn new(c: Arc<Cluster>) -> RpcData {
-        RpcData { c, unsynced: Mutex::new(HashSet::new()) }
+        RpcData { c, unsynced: Mutex::new(HashSet::new()), pool: Arc::default() }
     }
 
     fn written(&self, p: PartitionId) {
@@ -31,22 +33,13 @@ impl RpcData {
 
 impl DataBackend for RpcData {
     async fn create_extent(&self) -> BResult<ExtentAddr> {
-        let mut last = ErrorCode::NoSpace;
-        for partition in self.c.data_candidates() {
-            let op = self.c.ops.next();
-            match self.c.call_data(partition, &CreateExtent { partition, op }, Bytes::new()).await {
-                Ok((resp, _)) => {
-                    self.written(partition);
-                    return Ok(ExtentAddr { partition, extent: resp.extent });
-                }
-                Err(e @ (ErrorCode::NoSpace | ErrorCode::ReadOnly)) => {
-                    self.c.mark_full(partition);
-                    last = e;
-                }
-                Err(e) => last = e,
-            }
-        }
-        Err(last)
+        let at = match self.pool.take(&self.c) {
+            Some(at) => at,
+            None => extent_pool::create(&self.c).await?,
+        };
+        self.pool.refill(&self.c);
+        self.written(at.partition);
+        Ok(at)
     }
 
     async fn write(&self, at: ExtentAddr, offset: u64, data: Bytes) -> BResult<()> {

@@ -8,6 +8,7 @@
 
 mod cluster;
 mod data;
+mod extent_pool;
 mod meta;
 mod ops;
 mod reclaim;
