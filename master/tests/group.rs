@@ -73,6 +73,7 @@ async fn masters_join_a_running_group() {
     let c = start_master(dirs[2].path(), addrs[2], join).await;
     assert_eq!((b.master.id, c.master.id), (NodeId(2), NodeId(3)));
     let all: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+    // `voter` means "in the committed membership": only then may an old master go away.
     wait_for("3 voters", T, || async { (voters(&all).await == 3).then_some(()) }).await;
 
     // The first master (the leader so far) goes away: the joined ones carry on with its state.

@@ -17,18 +17,22 @@ use crate::state::{CmdReply, MasterCmd};
 pub struct Member {
     pub id: NodeId,
     pub addr: String,
+    /// A voter in the committed membership, whatever the outcome of a change in progress. A newcomer
+    /// only counts once the membership that makes it a voter is committed: before that, taking an old
+    /// master down can leave the group without a quorum (a joint config still needs the old majority).
     pub voter: bool,
 }
 
 impl Master {
+    /// Every master in the latest membership (learners being added too), with its committed voter status.
     pub fn members(&self) -> Vec<Member> {
         let Some(h) = self.raft.handle(GroupId::MASTER) else { return Vec::new() };
-        let metrics = h.raft.metrics().borrow().clone();
-        let membership = metrics.membership_config.membership();
-        let voters: BTreeSet<u64> = membership.voter_ids().collect();
-        membership
+        let latest = h.raft.metrics().borrow().membership_config.clone();
+        let voters = self.raft.committed_voters(GroupId::MASTER).unwrap_or_default();
+        latest
+            .membership()
             .nodes()
-            .map(|(id, n)| Member { id: NodeId(*id), addr: n.addr.clone(), voter: voters.contains(id) })
+            .map(|(id, n)| Member { id: NodeId(*id), addr: n.addr.clone(), voter: voters.contains(&NodeId(*id)) })
             .collect()
     }
 
@@ -83,7 +87,12 @@ impl Master {
         let h = self.raft.handle(GroupId::MASTER).ok_or(ErrorCode::GroupNotFound(GroupId::MASTER))?;
         h.raft.add_learner(req.id.get(), BasicNode { addr: req.addr.clone() }, true).await.map_err(write_error)?;
         let voters = ChangeMembers::AddVoterIds(BTreeSet::from([req.id.get()]));
+        // Returns once the final (uniform) membership is committed and applied here.
         h.raft.change_membership(voters, false).await.map_err(write_error)?;
+        // A change left half-done (joint) by an earlier leader is completed first, to its own goal.
+        if !self.members().iter().any(|m| m.id == req.id && m.voter) {
+            return Err(ErrorCode::Busy);
+        }
         tracing::info!(master = %req.id, addr = %req.addr, "master joined the group as a voter");
         Ok(())
     }
