@@ -53,7 +53,8 @@ pub struct PartitionReport {
     pub used_bytes: u64,
     /// Inodes (meta) or extents (data).
     pub items: u64,
-    /// The replica refuses writes (its disk is full): the master stops placing new data there.
+    /// The replica refuses writes (its disk is full): the master stops placing new data there. A meta
+    /// partition says so once its inode range was ended by a split (`SplitMetaPartition`).
     pub read_only: bool,
 }
 
