@@ -57,10 +57,15 @@ impl Cluster {
     /// Starts `masters` masters (one Raft group), 3 metanodes and 3 datanodes, and waits until every
     /// node is registered and alive.
     pub async fn start(dir: &TestDir, masters: usize) -> Cluster {
+        Cluster::start_with(dir, masters, "").await
+    }
+
+    /// Like [`Cluster::start`], with `master_keys` (TOML lines) added to the masters' `[master]` section.
+    pub async fn start_with(dir: &TestDir, masters: usize, master_keys: &str) -> Cluster {
         let config = dir.join("cluster.toml");
         std::fs::write(&config, RAFT).unwrap();
         let master_config = dir.join("master.toml");
-        std::fs::write(&master_config, format!("{RAFT}[master]\nmin_free_bytes = 0\n")).unwrap();
+        std::fs::write(&master_config, format!("{RAFT}[master]\nmin_free_bytes = 0\n{master_keys}")).unwrap();
         let addrs: Vec<SocketAddr> = (0..masters).map(|_| free_addr()).collect();
         let peers = addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(",");
         let masters: Vec<Instance> = addrs
