@@ -11,6 +11,7 @@
 //! | `DELETE /api/v1/volumes/{name}`    | `DeleteVolume` → `{}`                 |
 //! | `GET /api/v1/volumes/{name}/view`  | `GetVolumeView` → `VolumeView`        |
 //! | `GET /api/v1/partitions[?volume=]` | `ListPartitions` → `[PartitionInfo]`  |
+//! | `DELETE /api/v1/masters/{id}`      | `RemoveMaster` → `RemoveMasterResp`   |
 //!
 //! Errors: a status code and `{"error": "<message>", "code": "<ErrorCode variant>"}`.
 
@@ -27,7 +28,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use ferrum_proto::msg::master::{
     CreateVolume, DeleteVolume, GetClusterStatus, GetVolume, GetVolumeView, ListNodes, ListPartitions, ListVolumes,
-    VolumeViewReply,
+    RemoveMaster, RemoveMasterResp, VolumeViewReply,
 };
 use ferrum_proto::msg::Rpc;
 use ferrum_proto::rpc::{LeaderClient, RetryPolicy};
@@ -197,6 +198,10 @@ async fn partitions(
     api.call(ListPartitions { volume: q.volume }).await.map(Json)
 }
 
+async fn remove_master(State(api): Shared, Path(id): Path<u64>) -> ApiResult<RemoveMasterResp> {
+    api.call(RemoveMaster { id: ferrum_proto::NodeId(id) }).await.map(Json)
+}
+
 pub fn router(master: Arc<Master>) -> Router {
     let api = Api {
         policy: RetryPolicy { deadline: LEADER_DEADLINE, ..RetryPolicy::default() },
@@ -211,6 +216,7 @@ pub fn router(master: Arc<Master>) -> Router {
         .route("/api/v1/volumes/{name}", get(volume).delete(delete_volume))
         .route("/api/v1/volumes/{name}/view", get(view))
         .route("/api/v1/partitions", get(partitions))
+        .route("/api/v1/masters/{id}", axum::routing::delete(remove_master))
         .with_state(Arc::new(api))
 }
 

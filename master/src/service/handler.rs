@@ -47,6 +47,7 @@ impl MasterService {
             Opcode::MASTER_LIST_PARTITIONS => typed(&req, |r| m.list_partitions(r)).await,
             Opcode::MASTER_JOIN => typed(&req, |r| m.join_master(r)).await,
             Opcode::MASTER_PROMOTE => typed(&req, |r| m.promote_master(r)).await,
+            Opcode::MASTER_REMOVE_MASTER => typed(&req, |r| m.remove_master(r)).await,
             other => Err(ErrorCode::UnknownOpcode(other.0)),
         }
     }

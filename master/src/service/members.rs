@@ -1,8 +1,10 @@
-//! The master group's own membership: who the masters are, and adding one to a running group.
+//! The master group's own membership: who the masters are, adding one to a running group, removing one.
 
 use std::collections::BTreeSet;
 
-use ferrum_proto::msg::master::{JoinMaster, JoinMasterResp, MasterInfo, PromoteMaster};
+use ferrum_proto::msg::master::{
+    JoinMaster, JoinMasterResp, MasterInfo, PromoteMaster, RemoveMaster, RemoveMasterResp,
+};
 use ferrum_proto::{ErrorCode, GroupId, LeaderHint, NodeId};
 use futures_util::future::join_all;
 use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
@@ -95,6 +97,39 @@ impl Master {
         }
         tracing::info!(master = %req.id, addr = %req.addr, "master joined the group as a voter");
         Ok(())
+    }
+}
+
+impl Master {
+    /// Takes a master out of the group: a voter through a joint consensus (a removed leader steps down
+    /// once the change commits), a learner directly. Never the only voter.
+    pub async fn remove_master(&self, req: RemoveMaster) -> Result<RemoveMasterResp, ErrorCode> {
+        self.lead().await?;
+        let h = self.raft.handle(GroupId::MASTER).ok_or(ErrorCode::GroupNotFound(GroupId::MASTER))?;
+        let latest = h.raft.metrics().borrow().membership_config.clone();
+        let id = req.id.get();
+        let member = latest.membership().nodes().any(|(n, _)| *n == id);
+        let voters: BTreeSet<u64> = latest.membership().voter_ids().collect();
+        if member && voters.contains(&id) && voters.len() == 1 {
+            return Err(ErrorCode::InvalidArgument(format!(
+                "master {} is the only voter of the master group: add another master before removing it",
+                req.id
+            )));
+        }
+        // First, while this master surely still leads (it may be the one removed).
+        self.propose(MasterCmd::ForgetMaster { id: req.id }).await?;
+        if !member {
+            return Ok(RemoveMasterResp { removed: false });
+        }
+        let change = if voters.contains(&id) {
+            ChangeMembers::RemoveVoters(BTreeSet::from([id]))
+        } else {
+            ChangeMembers::RemoveNodes(BTreeSet::from([id]))
+        };
+        // Returns once the membership without it is committed.
+        h.raft.change_membership(change, false).await.map_err(write_error)?;
+        tracing::info!(master = %req.id, "master removed from the group");
+        Ok(RemoveMasterResp { removed: true })
     }
 }
 

@@ -25,6 +25,10 @@ impl Tx<'_> {
             MasterCmd::SetWritable { partition, writable } => self.set_writable(partition, writable),
             MasterCmd::SplitMeta { partition, end, replicas } => self.split_meta(partition, end, replicas),
             MasterCmd::AllocMasterId { addr, min_id } => self.alloc_master_id(addr, min_id),
+            MasterCmd::ForgetMaster { id } => {
+                self.delete_master(id);
+                Ok(CmdReply::Done)
+            }
         }
     }
 

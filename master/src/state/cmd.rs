@@ -65,6 +65,11 @@ pub enum MasterCmd {
         addr: String,
         min_id: NodeId,
     },
+    /// Master `id` is being removed from the group: forget its record, so that a master joining
+    /// later at the same address gets a new id.
+    ForgetMaster {
+        id: NodeId,
+    },
 }
 
 /// A partition to record, as placed by the leader.

@@ -328,6 +328,21 @@ pub struct SplitMetaPartitionResp {
 
 rpc!(SplitMetaPartition => SplitMetaPartitionResp, MASTER_SPLIT_META_PARTITION);
 
+/// Admin → master group: take master `id` out of the group (a voter or a learner). Refused when it is
+/// the group's only voter. Idempotent: removing a master that is not a member answers `removed: false`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoveMaster {
+    pub id: NodeId,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoveMasterResp {
+    /// False: it was not a member (already removed).
+    pub removed: bool,
+}
+
+rpc!(RemoveMaster => RemoveMasterResp, MASTER_REMOVE_MASTER);
+
 #[cfg(test)]
 mod tests {
     use super::*;
