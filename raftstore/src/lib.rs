@@ -3,7 +3,8 @@
 //! - [`store`]: the instance's RocksDB and its key layout (column families, key prefixes).
 //! - [`log_store`], [`state_machine`]: openraft's storage traits over that RocksDB, per group.
 //! - [`app`]: the trait a service implements to give a group its meaning (master, meta, data).
-//! - [`network`]: openraft's network over Ferrum's RPC transport; [`router`]: group id -> Raft.
+//! - [`network`]: openraft's network over Ferrum's RPC transport; [`router`]: group id -> Raft;
+//!   [`routes`]: peers' current addresses.
 //! - [`instance`]: plumbing every service binary shares (config, data-dir lock, ports, metrics).
 //! - [`server`]: the runtime a service instance starts with; [`metrics`]: Raft series for /metrics.
 //! - [`node`]: what metanodes and datanodes share (node id, heartbeats, hosting partitions).
@@ -19,6 +20,7 @@ pub mod metrics;
 pub mod network;
 pub mod node;
 pub mod router;
+pub mod routes;
 pub mod server;
 pub mod snapshot;
 pub mod state_machine;

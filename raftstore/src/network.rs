@@ -3,14 +3,16 @@
 //! All groups of an instance share one [`ConnPool`], so the Raft traffic of every group between two
 //! instances rides on one multiplexed TCP connection. A Raft message names its group in a
 //! [`RaftHeader`] (the frame's meta); the openraft request itself travels postcard-encoded in the frame's
-//! data. Peers are dialled at their own `host:port` (`BasicNode::addr`).
+//! data. Peers are dialled at their own `host:port`: the latest one [`Routes`] knows, else the one the
+//! membership recorded (`BasicNode::addr`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use ferrum_proto::msg::raft::RaftHeader;
 use ferrum_proto::rpc::{ConnPool, RpcError};
-use ferrum_proto::{msg, ErrorCode, GroupId, Opcode};
+use ferrum_proto::{msg, ErrorCode, GroupId, NodeId, Opcode};
 use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
@@ -20,17 +22,19 @@ use openraft::raft::{
 use openraft::BasicNode;
 use serde::{de::DeserializeOwned, Serialize};
 
+use crate::routes::Routes;
 use crate::types::TypeConfig;
 
 /// Creates the per-peer clients of one group.
 pub struct Network {
     group: GroupId,
     pool: ConnPool,
+    routes: Arc<Routes>,
 }
 
 impl Network {
-    pub fn new(group: GroupId, pool: ConnPool) -> Self {
-        Network { group, pool }
+    pub fn new(group: GroupId, pool: ConnPool, routes: Arc<Routes>) -> Self {
+        Network { group, pool, routes }
     }
 }
 
@@ -38,15 +42,23 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: u64, node: &BasicNode) -> PeerClient {
-        PeerClient { group: self.group, target, addr: node.addr.clone(), pool: self.pool.clone() }
+        PeerClient {
+            group: self.group,
+            target,
+            addr: node.addr.clone(),
+            pool: self.pool.clone(),
+            routes: self.routes.clone(),
+        }
     }
 }
 
 pub struct PeerClient {
     group: GroupId,
     target: u64,
+    /// As the membership recorded it; [`Routes`] may know a newer one.
     addr: String,
     pool: ConnPool,
+    routes: Arc<Routes>,
 }
 
 impl PeerClient {
@@ -63,7 +75,9 @@ impl PeerClient {
     {
         let meta = msg::encode(&RaftHeader { group: self.group });
         let data = Bytes::from(postcard::to_stdvec(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?);
-        let call = self.pool.call_raw(&self.addr, opcode, meta, data);
+        // Resolved per message: openraft keeps a client per peer for as long as it replicates to it.
+        let addr = self.routes.resolve(NodeId(self.target), &self.addr);
+        let call = self.pool.call_raw(&addr, opcode, meta, data);
         let out = match tokio::time::timeout(ttl, call).await {
             Err(elapsed) => return Err(RPCError::Network(NetworkError::new(&elapsed))),
             Ok(Err(e)) => return Err(transport_error(e)),

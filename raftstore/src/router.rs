@@ -21,6 +21,7 @@ use crate::app::{App, AppFactory, GroupView};
 use crate::error::RaftStoreError;
 use crate::log_store::LogStore;
 use crate::network::Network;
+use crate::routes::Routes;
 use crate::state_machine::StateMachine;
 use crate::store::{tag, Store};
 use crate::types::{Cmd, Raft};
@@ -106,6 +107,8 @@ pub struct MultiRaft {
     raft_config: Arc<openraft::Config>,
     store: Store,
     pool: ConnPool,
+    /// Peers' current addresses, shared by every group's network.
+    routes: Arc<Routes>,
     factory: AppFactory,
     groups: RwLock<HashMap<GroupId, GroupHandle>>,
     /// Serialises create/remove so two concurrent requests for one group cannot both start it.
@@ -126,6 +129,7 @@ impl MultiRaft {
             raft_config,
             store,
             pool,
+            routes: Arc::default(),
             factory,
             groups: RwLock::new(HashMap::new()),
             admin: tokio::sync::Mutex::new(()),
@@ -146,12 +150,17 @@ impl MultiRaft {
         &self.store
     }
 
+    /// Peers' current addresses (see [`Routes`]).
+    pub fn routes(&self) -> &Arc<Routes> {
+        &self.routes
+    }
+
     async fn start(&self, group: GroupId, desc: GroupDesc) -> Result<GroupHandle, RaftStoreError> {
         let app = (self.factory)(group, &desc);
         let log = LogStore::new(group, self.store.clone(), app.clone());
         let sm = StateMachine::open(group, self.store.clone(), app.clone())
             .map_err(|e| RaftStoreError::Raft { group, detail: e.to_string() })?;
-        let net = Network::new(group, self.pool.clone());
+        let net = Network::new(group, self.pool.clone(), self.routes.clone());
         let raft = Raft::new(self.cfg.node_id.get(), self.raft_config.clone(), net, log, sm)
             .await
             .map_err(|e| RaftStoreError::Raft { group, detail: e.to_string() })?;
@@ -236,7 +245,7 @@ impl MultiRaft {
 
     pub(crate) fn write_error(&self, group: GroupId, e: RaftError<u64, ClientWriteError<u64, BasicNode>>) -> ErrorCode {
         match e {
-            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => not_leader(&f),
+            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => not_leader(&f, &self.routes),
             RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
                 ErrorCode::InvalidArgument(format!("group {group}: {e}"))
             }
@@ -250,7 +259,7 @@ impl MultiRaft {
         let h = self.get(group)?;
         match h.raft.ensure_linearizable().await {
             Ok(_) => Ok(()),
-            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => Err(not_leader(&f)),
+            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => Err(not_leader(&f, &self.routes)),
             Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_))) => Err(ErrorCode::NoQuorum),
             Err(RaftError::Fatal(e)) => Err(ErrorCode::Unavailable(format!("group {group}: {e}"))),
         }
@@ -266,8 +275,13 @@ impl MultiRaft {
     pub fn status(&self, group: GroupId) -> Result<GroupStatus, ErrorCode> {
         let h = self.get(group)?;
         let m = h.raft.metrics().borrow().clone();
-        let members =
-            m.membership_config.membership().nodes().map(|(id, n)| (NodeId::from(*id), n.addr.clone())).collect();
+        // Current addresses: those who call them need to reach them.
+        let members = m
+            .membership_config
+            .membership()
+            .nodes()
+            .map(|(id, n)| (NodeId::from(*id), self.routes.resolve(NodeId::from(*id), &n.addr)))
+            .collect();
         Ok(GroupStatus {
             group,
             kind: h.desc.kind.clone(),
@@ -311,9 +325,11 @@ impl MultiRaft {
     }
 }
 
-fn not_leader(f: &ForwardToLeader<u64, BasicNode>) -> ErrorCode {
+fn not_leader(f: &ForwardToLeader<u64, BasicNode>, routes: &Routes) -> ErrorCode {
     let leader = match (f.leader_id, &f.leader_node) {
-        (Some(id), Some(n)) => Some(LeaderHint { node: NodeId::from(id), addr: n.addr.clone() }),
+        (Some(id), Some(n)) => {
+            Some(LeaderHint { node: NodeId::from(id), addr: routes.resolve(NodeId::from(id), &n.addr) })
+        }
         _ => None,
     };
     ErrorCode::NotLeader { leader }

@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use ferrum_proto::msg::master::{GetClusterStatus, GetResources, ListNodes, ListVolumes};
+use ferrum_proto::msg::master::{GetClusterStatus, GetResources, ListNodes, ListVolumes, NodeAddrs};
 use ferrum_proto::msg::Rpc;
 use ferrum_proto::rpc::{Handler, Incoming, Outgoing};
 use ferrum_proto::{ErrorCode, Opcode};
@@ -48,6 +48,7 @@ impl MasterService {
             Opcode::MASTER_JOIN => typed(&req, |r| m.join_master(r)).await,
             Opcode::MASTER_PROMOTE => typed(&req, |r| m.promote_master(r)).await,
             Opcode::MASTER_REMOVE_MASTER => typed(&req, |r| m.remove_master(r)).await,
+            Opcode::MASTER_NODE_ADDRS => typed(&req, |_: NodeAddrs| m.node_addrs()).await,
             other => Err(ErrorCode::UnknownOpcode(other.0)),
         }
     }

@@ -343,6 +343,20 @@ pub struct RemoveMasterResp {
 
 rpc!(RemoveMaster => RemoveMasterResp, MASTER_REMOVE_MASTER);
 
+/// Metanode/datanode → master: every registered node's current address. A node that restarted on a
+/// new `host:port` re-registers with it; its Raft peers learn it from here (their memberships still
+/// carry the old one).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeAddrs {}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeAddr {
+    pub id: NodeId,
+    pub addr: String,
+}
+
+rpc!(NodeAddrs => Vec<NodeAddr>, MASTER_NODE_ADDRS);
+
 #[cfg(test)]
 mod tests {
     use super::*;
