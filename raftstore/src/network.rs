@@ -80,7 +80,12 @@ impl PeerClient {
         let call = self.pool.call_raw(&addr, opcode, meta, data);
         let out = match tokio::time::timeout(ttl, call).await {
             Err(elapsed) => return Err(RPCError::Network(NetworkError::new(&elapsed))),
-            Ok(Err(e)) => return Err(transport_error(e)),
+            Ok(Err(e)) => {
+                if matches!(e, RpcError::Connect { .. }) {
+                    self.routes.report_unreachable();
+                }
+                return Err(transport_error(e));
+            }
             Ok(Ok(out)) => out,
         };
         let res: Result<Resp, E> =

@@ -12,9 +12,20 @@ use ferrum_proto::NodeId;
 #[derive(Debug, Default)]
 pub struct Routes {
     map: RwLock<HashMap<NodeId, String>>,
+    /// A peer could not be dialled: its address may have changed, worth asking the master early.
+    unreachable: tokio::sync::Notify,
 }
 
 impl Routes {
+    pub fn report_unreachable(&self) {
+        self.unreachable.notify_one();
+    }
+
+    /// Returns after a peer was reported unreachable (at once if one was since the last call).
+    pub async fn unreachable(&self) {
+        self.unreachable.notified().await
+    }
+
     /// The address to dial `node` at: the latest known, else the one its membership recorded.
     pub fn resolve(&self, node: NodeId, recorded: &str) -> String {
         match self.map.read().expect("routes lock").get(&node) {

@@ -10,7 +10,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::router::MultiRaft;
 
-pub(super) fn spawn(master: LeaderClient, raft: Arc<MultiRaft>, every: Duration, stop: CancellationToken) {
+/// Fetches every `every`, and sooner (at most every `min_gap`) when a peer could not be dialled.
+pub(super) fn spawn(
+    master: LeaderClient,
+    raft: Arc<MultiRaft>,
+    every: Duration,
+    min_gap: Duration,
+    stop: CancellationToken,
+) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -18,6 +25,7 @@ pub(super) fn spawn(master: LeaderClient, raft: Arc<MultiRaft>, every: Duration,
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = tick.tick() => {}
+                _ = raft.routes().unreachable() => {}
             }
             let nodes = match master.call(&NodeAddrs {}).await {
                 Ok(n) => n,
@@ -31,6 +39,11 @@ pub(super) fn spawn(master: LeaderClient, raft: Arc<MultiRaft>, every: Duration,
             let changed = raft.routes().update(nodes.into_iter().filter(|n| n.id != me).map(|n| (n.id, n.addr)));
             for (node, addr) in changed {
                 tracing::info!(%node, %addr, "peer address");
+            }
+            // A dead peer stays unreachable: do not ask the master more often than this.
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(min_gap) => {}
             }
         }
     });

@@ -85,9 +85,10 @@ impl Node {
                 interval: std::time::Duration::from_millis(self.args.heartbeat_ms),
                 stop: self.inst.shutdown.token(),
             });
-            // Peers' addresses change far less often than liveness: a few heartbeats apart.
-            let every = std::time::Duration::from_millis(self.args.heartbeat_ms.saturating_mul(5).max(200));
-            addresses::spawn(master, self.raft.clone(), every, self.inst.shutdown.token());
+            // Peers' addresses change far less often than liveness: a few heartbeats apart, or after
+            // a failed dial, at most once a heartbeat.
+            let beat = std::time::Duration::from_millis(self.args.heartbeat_ms.max(50));
+            addresses::spawn(master, self.raft.clone(), beat * 5, beat, self.inst.shutdown.token());
         }
         let handler = handler::NodeHandler::new(self.role, self.raft.clone(), service, &self.inst);
         let raft = self.raft.clone();
