@@ -23,7 +23,8 @@ pub fn from_code(code: &ErrorCode) -> i32 {
         ErrorCode::NotPermitted => EPERM,
         ErrorCode::TooManyLinks => EMLINK,
         ErrorCode::FileTooBig => EFBIG,
-        ErrorCode::NoSpace => ENOSPC,
+        // An inode range used up, and no partition after it appeared within the retries.
+        ErrorCode::NoSpace | ErrorCode::InodeRangeEnd { .. } => ENOSPC,
         ErrorCode::ReadOnly => EROFS,
         ErrorCode::InvalidArgument(_) => EINVAL,
         ErrorCode::NoXattr => ENODATA,

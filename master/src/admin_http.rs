@@ -14,6 +14,7 @@
 //! | `POST /api/v1/nodes/{id}/decommission` | `DecommissionNode` → `{}`         |
 //! | `DELETE /api/v1/nodes/{id}`        | `RemoveNode` → `{}`                   |
 //! | `GET /api/v1/repairs`              | `ListRepairs` → `[RepairInfo]`        |
+//! | `DELETE /api/v1/masters/{id}`      | `RemoveMaster` → `RemoveMasterResp`   |
 //!
 //! Errors: a status code and `{"error": "<message>", "code": "<ErrorCode variant>"}`.
 
@@ -30,7 +31,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use ferrum_proto::msg::master::{
     CreateVolume, DeleteVolume, GetClusterStatus, GetVolume, GetVolumeView, ListNodes, ListPartitions, ListVolumes,
-    VolumeViewReply,
+    RemoveMaster, RemoveMasterResp, VolumeViewReply,
 };
 use ferrum_proto::msg::repair::{DecommissionNode, ListRepairs, RemoveNode};
 use ferrum_proto::msg::Rpc;
@@ -213,6 +214,10 @@ async fn repairs(State(api): Shared) -> ApiResult<Vec<ferrum_proto::msg::repair:
     api.call(ListRepairs {}).await.map(Json)
 }
 
+async fn remove_master(State(api): Shared, Path(id): Path<u64>) -> ApiResult<RemoveMasterResp> {
+    api.call(RemoveMaster { id: ferrum_proto::NodeId(id) }).await.map(Json)
+}
+
 pub fn router(master: Arc<Master>) -> Router {
     let api = Api {
         policy: RetryPolicy { deadline: LEADER_DEADLINE, ..RetryPolicy::default() },
@@ -230,6 +235,7 @@ pub fn router(master: Arc<Master>) -> Router {
         .route("/api/v1/nodes/{id}", axum::routing::delete(remove_node))
         .route("/api/v1/nodes/{id}/decommission", axum::routing::post(decommission))
         .route("/api/v1/repairs", get(repairs))
+        .route("/api/v1/masters/{id}", axum::routing::delete(remove_master))
         .with_state(Arc::new(api))
 }
 

@@ -34,7 +34,7 @@ pub struct PartitionStat {
     pub leader: Option<NodeId>,
     pub used_bytes: u64,
     pub items: u64,
-    /// Some replica refuses writes (disk full).
+    /// Some replica refuses writes (disk full); of a meta partition: its inode range was ended (split).
     pub read_only: bool,
 }
 

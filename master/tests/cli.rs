@@ -86,6 +86,18 @@ async fn cli_through_a_follower() {
     assert!(out.contains("deleted volume \"alpha\""), "{out}");
     let e = run(with(&["volume", "delete", "alpha"])).await.unwrap_err().to_string();
     assert_eq!(e, "volume \"alpha\" not found");
+
+    // The other follower leaves the master group.
+    let other = running.iter().find(|r| r.master.advertise != leader.addr && r.admin_addr != follower.admin_addr);
+    let id = other.unwrap().master.id.to_string();
+    let remove =
+        |id: String| ["cluster", "remove-master", "--admin", admin.as_str()].map(String::from).into_iter().chain([id]);
+    let out = run(remove(id.clone()).collect()).await.unwrap();
+    assert_eq!(out, format!("removed master {id} from the master group; stop it now\n"));
+    let out = run(remove(id.clone()).collect()).await.unwrap();
+    assert!(out.contains("not a member"), "{out}");
+    let out = run(with(&["cluster", "status"])).await.unwrap();
+    assert_eq!(out.matches("127.0.0.1:").count(), 1 + 2, "the leader line and 2 masters:\n{out}");
     for r in running {
         r.stop().await.unwrap();
     }

@@ -53,10 +53,12 @@ impl App for MetaApp {
         msg::encode(&outcomes)
     }
 
+    /// `read_only` says the inode range was ended by a split: the master then completes the split
+    /// (creates the partition that follows) even if it restarted since asking for it.
     fn usage(&self, view: &GroupView<'_>) -> Usage {
-        match state::usage(view) {
-            Ok(u) => Usage { used_bytes: u.bytes, items: u.inodes, read_only: false },
-            Err(_) => Usage::default(),
+        match (state::usage(view), state::split_end(view)) {
+            (Ok(u), Ok(end)) => Usage { used_bytes: u.bytes, items: u.inodes, read_only: end.is_some() },
+            _ => Usage::default(),
         }
     }
 }
@@ -73,7 +75,7 @@ pub fn partition_info(group: GroupId, desc: &GroupDesc) -> Result<PartitionInfo,
     let range = cp
         .inodes
         .ok_or_else(|| ErrorCode::InvalidArgument(format!("meta partition {} has no inode range", cp.partition)))?;
-    Ok(PartitionInfo { id: cp.partition, range })
+    Ok(PartitionInfo::described(cp.partition, range))
 }
 
 /// The [`AppFactory`] of a metanode. A group whose description cannot be read gets an empty inode
@@ -82,7 +84,7 @@ pub fn meta_app_factory() -> AppFactory {
     Arc::new(|group, desc| {
         let part = partition_info(group, desc).unwrap_or_else(|e| {
             tracing::error!(%group, "cannot read the meta partition's description: {e}");
-            PartitionInfo { id: PartitionId(group.get()), range: InodeRange { start: InodeId(0), end: InodeId(0) } }
+            PartitionInfo::described(PartitionId(group.get()), InodeRange { start: InodeId(0), end: InodeId(0) })
         });
         Arc::new(MetaApp::new(part)) as Arc<dyn App>
     })

@@ -100,6 +100,11 @@ pub enum Body {
         ttl_secs: u64,
         limit: u32,
     },
+    /// The master splits the partition: end its inode range `step` numbers past the next free one
+    /// (once; later ones answer the end chosen then). Replies the end (`InodeId`).
+    EndRange {
+        step: u64,
+    },
 }
 
 impl Body {

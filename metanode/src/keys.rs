@@ -42,6 +42,9 @@ pub const FORMAT: &[u8] = &[META, b'f'];
 pub const NEXT_INODE: &[u8] = &[META, b'n'];
 pub const USAGE: &[u8] = &[META, b'u'];
 pub const FREED_SEQ: &[u8] = &[META, b's'];
+/// Where the inode range ends once the master split the partition (`u64`, exclusive); absent while
+/// the range is the one in the partition's description.
+pub const RANGE_END: &[u8] = &[META, b'e'];
 
 fn with(prefix: u8, parts: &[u64], tail: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + 8 * parts.len() + tail.len());

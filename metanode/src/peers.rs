@@ -17,7 +17,7 @@ use crate::batch::Batcher;
 use crate::cmd::{Body, MetaCmd, OpKey, Outcome};
 use crate::keys;
 use crate::read;
-use crate::state::PartitionInfo;
+use crate::state::{self, PartitionInfo};
 use crate::txn::KvRead;
 use crate::wire::{InodeInfo, InodeInfoResp, TxnStep};
 
@@ -74,8 +74,15 @@ impl Peers {
         self.raft.handle(GroupId::from(p)).is_some_and(|h| h.desc.kind == crate::app::KIND)
     }
 
-    /// The inode range of a partition hosted here (`PartitionNotFound` otherwise).
+    /// The inode range of a partition hosted here (`PartitionNotFound` otherwise), as far as this
+    /// replica applied its split, if any (the commands themselves check against the committed end).
     pub fn local_info(&self, p: PartitionId) -> Result<PartitionInfo, ErrorCode> {
+        let described = self.described_info(p)?;
+        let view = self.raft.view(GroupId::from(p)).map_err(partition_err(p))?;
+        state::effective(&view, &described)
+    }
+
+    fn described_info(&self, p: PartitionId) -> Result<PartitionInfo, ErrorCode> {
         let group = GroupId::from(p);
         let h = self.raft.handle(group).ok_or(ErrorCode::PartitionNotFound(p))?;
         partition_info(group, &h.desc)
@@ -129,7 +136,7 @@ impl Peers {
         p: PartitionId,
         f: impl FnOnce(&dyn KvRead, &PartitionInfo) -> Result<T, ErrorCode>,
     ) -> Result<T, ErrorCode> {
-        let info = self.local_info(p)?;
+        let described = self.described_info(p)?;
         let group = GroupId::from(p);
         if !self.has_lease(p) {
             let h = self.raft.handle(group).ok_or(ErrorCode::PartitionNotFound(p))?;
@@ -149,6 +156,7 @@ impl Peers {
             self.propose(p, None, Body::Init).await?.into_result::<()>()?;
         }
         let view = self.raft.view(group).map_err(partition_err(p))?;
+        let info = state::effective(&view, &described)?;
         f(&view, &info)
     }
 

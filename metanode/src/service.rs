@@ -10,10 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferrum_proto::msg::attr::{FileKind, SetAttrFields};
+use ferrum_proto::msg::master::{SplitMetaPartition, SplitMetaPartitionResp};
 use ferrum_proto::msg::meta::*;
 use ferrum_proto::msg::Rpc;
 use ferrum_proto::rpc::{ConnPool, Handler, Incoming, Outgoing, RetryPolicy};
-use ferrum_proto::{ErrorCode, OpId, Opcode, PartitionId};
+use ferrum_proto::{ErrorCode, InodeId, OpId, Opcode, PartitionId};
 use ferrum_raftstore::MultiRaft;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -269,6 +270,15 @@ impl MetaService {
         self.peers.read(r.partition, |kv, _| read::scan(kv, r.table, r.after.as_deref(), r.limit)).await
     }
 
+    /// The master splits a partition led here: its range ends, committed through its Raft group so
+    /// that every replica refuses allocations past the same end. Idempotent (see `Body::EndRange`).
+    pub async fn split(&self, r: SplitMetaPartition) -> Result<SplitMetaPartitionResp, ErrorCode> {
+        let end: InodeId =
+            self.peers.propose(r.partition, None, Body::EndRange { step: r.step }).await?.into_result()?;
+        tracing::info!(partition = %r.partition, %end, "inode range ended for a split");
+        Ok(SplitMetaPartitionResp { end })
+    }
+
     async fn serve(&self, req: Incoming) -> Result<Outgoing, ErrorCode> {
         match req.opcode {
             Opcode::META_LOOKUP => typed(&req, |r| self.lookup(r)).await,
@@ -298,6 +308,7 @@ impl MetaService {
             Opcode::META_INODE_INFO => typed(&req, |r| self.inode_info(r)).await,
             Opcode::META_SCAN => typed(&req, |r| self.scan(r)).await,
             Opcode::META_SYNC => typed(&req, |r| self.sync(r)).await,
+            Opcode::MASTER_SPLIT_META_PARTITION => typed(&req, |r| self.split(r)).await,
             other => Err(ErrorCode::UnknownOpcode(other.0)),
         }
     }

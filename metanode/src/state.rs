@@ -11,22 +11,33 @@ use crate::keys;
 use crate::records::{decode, encode, DentryRec, InodeRec, OrphanRec, UsageRec};
 use crate::txn::{KvRead, Txn};
 
-/// What a partition is: fixed at creation (from the master's `CreatePartition`).
+/// What a partition is: its id and inode range, from the master's `CreatePartition`, with the range
+/// cut where a split ended it (see [`effective`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PartitionInfo {
     pub id: PartitionId,
     pub range: InodeRange,
+    /// The range ends where a split put its end (not where the description says).
+    pub split: bool,
 }
 
 impl PartitionInfo {
+    /// As described at creation, before looking for a split.
+    pub fn described(id: PartitionId, range: InodeRange) -> PartitionInfo {
+        PartitionInfo { id, range, split: false }
+    }
+
     pub fn holds(&self, ino: InodeId) -> bool {
         self.range.contains(ino)
     }
 
-    /// A request naming an inode outside this partition's range was routed wrongly.
+    /// A request naming an inode outside this partition's range was routed wrongly: past the end of a
+    /// split range, by a caller whose view predates the split (it refreshes it on this error).
     pub fn check_holds(&self, ino: InodeId) -> Result<(), ErrorCode> {
         if self.holds(ino) {
             Ok(())
+        } else if self.split && ino >= self.range.end {
+            Err(self.range_end())
         } else {
             Err(ErrorCode::InvalidArgument(format!(
                 "inode {ino} is not in partition {} (inodes {}..{})",
@@ -34,6 +45,39 @@ impl PartitionInfo {
             )))
         }
     }
+
+    pub fn range_end(&self) -> ErrorCode {
+        ErrorCode::InodeRangeEnd { partition: self.id, end: self.range.end }
+    }
+}
+
+/// The end a split recorded, if any.
+pub fn split_end(kv: &dyn KvRead) -> Result<Option<InodeId>, ErrorCode> {
+    Ok(kv.get(keys::RANGE_END)?.map(|v| decode::<u64>("range end", &v)).transpose()?.map(InodeId))
+}
+
+/// The partition as its committed state says: the described range, cut at a recorded split end.
+pub fn effective(kv: &dyn KvRead, described: &PartitionInfo) -> Result<PartitionInfo, ErrorCode> {
+    Ok(match split_end(kv)? {
+        Some(end) if end < described.range.end => {
+            PartitionInfo { range: InodeRange { start: described.range.start, end }, split: true, ..*described }
+        }
+        _ => *described,
+    })
+}
+
+/// Ends the inode range `step` numbers past the next free one (at least one more), once: every
+/// replica applies the same end, so they all refuse the same allocations. Idempotent: a range
+/// already ended, by a split or by its description, answers that end.
+pub fn end_range(txn: &mut Txn<'_>, part: &PartitionInfo, step: u64) -> Result<InodeId, ErrorCode> {
+    if part.split || part.range.end != InodeId(u64::MAX) {
+        return Ok(part.range.end);
+    }
+    let next = next_inode(txn, part)?.get();
+    // u64::MAX means "open-ended": never choose it as an end.
+    let end = next.saturating_add(step.max(1)).min(u64::MAX - 1).max(next);
+    txn.put(keys::RANGE_END.to_vec(), encode(&end));
+    Ok(InodeId(end))
 }
 
 pub fn get_inode(kv: &dyn KvRead, ino: InodeId) -> Result<Option<InodeRec>, ErrorCode> {
@@ -127,7 +171,7 @@ pub fn set_size(txn: &mut Txn<'_>, rec: &mut InodeRec, size: u64) -> Result<(), 
 pub fn alloc_inode(txn: &mut Txn<'_>, part: &PartitionInfo) -> Result<InodeId, ErrorCode> {
     let next = next_inode(txn, part)?;
     if !part.holds(next) {
-        return Err(ErrorCode::NoSpace);
+        return Err(part.range_end());
     }
     txn.put(keys::NEXT_INODE.to_vec(), encode(&(next.get() + 1)));
     Ok(next)

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{GroupId, NodeId, PartitionId};
+use crate::ids::{GroupId, InodeId, NodeId, PartitionId};
 
 /// Where the current leader of a Raft group is believed to be.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -81,6 +81,11 @@ pub enum ErrorCode {
     /// The operation or flag is valid but not implemented by this server (EOPNOTSUPP).
     #[error("not supported")]
     NotSupported,
+    /// The meta partition's inode range ends at `end` (the master split it): it allocates no inode
+    /// there and holds none from there on. Refresh the volume view: the partition that follows takes
+    /// new inodes (it may take a moment to appear).
+    #[error("meta partition {partition} holds no inodes from {end} on (split): refresh the volume view")]
+    InodeRangeEnd { partition: PartitionId, end: InodeId },
 }
 
 impl ErrorCode {
@@ -127,6 +132,7 @@ mod tests {
             ErrorCode::UnknownOpcode(0x0F01),
             ErrorCode::Checksum { detail: "extent 3".into() },
             ErrorCode::NotSupported,
+            ErrorCode::InodeRangeEnd { partition: PartitionId(3), end: InodeId(100) },
         ];
         for code in all {
             let bytes = postcard::to_allocvec(&code).unwrap();
@@ -141,6 +147,10 @@ mod tests {
         assert_eq!(postcard::to_allocvec(&ErrorCode::NotFound).unwrap(), [9]);
         assert_eq!(postcard::to_allocvec(&ErrorCode::Internal(String::new())).unwrap(), [26, 0]);
         assert_eq!(postcard::to_allocvec(&ErrorCode::NotSupported).unwrap(), [28]);
+        assert_eq!(
+            postcard::to_allocvec(&ErrorCode::InodeRangeEnd { partition: PartitionId(1), end: InodeId(2) }).unwrap(),
+            [29, 1, 2]
+        );
     }
 
     #[test]

@@ -58,6 +58,9 @@ opcodes! {
     MASTER_DECOMMISSION_NODE = 0x0221;
     MASTER_REMOVE_NODE = 0x0222;
     MASTER_LIST_REPAIRS = 0x0223;
+    // 0x0240-0x024F: master group and node addresses.
+    MASTER_REMOVE_MASTER = 0x0240;
+    MASTER_NODE_ADDRS = 0x0241;
 
     META_LOOKUP = 0x0301;
     META_GET_ATTR = 0x0302;

@@ -6,6 +6,7 @@
 //! - [`app`]: the trait a service implements to give a group its meaning (master, meta, data).
 //! - [`network`]: openraft's network over Ferrum's RPC transport; [`router`]: group id -> Raft;
 //!   [`throttle`]: the byte rate of snapshot streams (replica rebuilds).
+//!   [`routes`]: peers' current addresses.
 //! - [`instance`]: plumbing every service binary shares (config, data-dir lock, ports, metrics).
 //! - [`server`]: the runtime a service instance starts with; [`metrics`]: Raft series for /metrics.
 //! - [`node`]: what metanodes and datanodes share (node id, heartbeats, hosting partitions).
@@ -23,6 +24,7 @@ pub mod network;
 pub mod node;
 pub mod recovery;
 pub mod router;
+pub mod routes;
 pub mod server;
 pub mod snapshot;
 pub mod state_machine;

@@ -13,7 +13,8 @@ use openraft::raft::ClientWriteResponse;
 use openraft::{BasicNode, ChangeMembers};
 
 use crate::router::MultiRaft;
-use crate::types::{Raft, TypeConfig};
+use crate::store::tag;
+use crate::types::{Raft, StoredMembership, TypeConfig};
 
 /// How long a membership change waits for a previous one to finish committing.
 const CHANGE_WAIT: Duration = Duration::from_secs(10);
@@ -158,7 +159,25 @@ impl MultiRaft {
         Ok(ChangeProgress { done: voters_now == target, matched, last })
     }
 
-    /// The group's voters, as this replica knows them.
+    /// The group's membership as of the last entry this replica applied, i.e. a committed one. openraft's
+    /// metrics show the latest membership in the log instead, which may be uncommitted (and joint):
+    /// acting on that one (taking a member down because a newcomer "is a voter") can leave the group
+    /// without a quorum.
+    pub fn committed_membership(&self, group: GroupId) -> Result<StoredMembership, ErrorCode> {
+        self.handle(group).ok_or(ErrorCode::GroupNotFound(group))?;
+        Ok(self.store().meta_get(group, tag::MEMBERSHIP).map_err(|e| e.code())?.unwrap_or_default())
+    }
+
+    /// The voters of the committed membership that stay voters whatever the outcome of a change in
+    /// progress (in every config of a joint one): those whose votes the group can count on.
+    pub fn committed_voters(&self, group: GroupId) -> Result<BTreeSet<NodeId>, ErrorCode> {
+        let m = self.committed_membership(group)?;
+        let configs = m.membership().get_joint_config();
+        let Some(first) = configs.first() else { return Ok(BTreeSet::new()) };
+        Ok(first.iter().filter(|id| configs.iter().all(|c| c.contains(id))).map(|id| NodeId::from(*id)).collect())
+    }
+
+    /// The group's voters, as this replica knows them (the latest membership, possibly uncommitted).
     pub fn voters(&self, group: GroupId) -> Result<Vec<NodeId>, ErrorCode> {
         let h = self.handle(group).ok_or(ErrorCode::GroupNotFound(group))?;
         let m = h.raft.metrics().borrow().membership_config.clone();

@@ -3,7 +3,8 @@
 //! All groups of an instance share one [`ConnPool`], so the Raft traffic of every group between two
 //! instances rides on one multiplexed TCP connection. A Raft message names its group in a
 //! [`RaftHeader`] (the frame's meta); the openraft request itself travels postcard-encoded in the frame's
-//! data. Peers are dialled at their own `host:port` (`BasicNode::addr`).
+//! data. Peers are dialled at their own `host:port`: the latest one [`Routes`] knows, else the one the
+//! membership recorded (`BasicNode::addr`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use ferrum_proto::msg::raft::RaftHeader;
 use ferrum_proto::rpc::{ConnPool, RpcError};
-use ferrum_proto::{msg, ErrorCode, GroupId, Opcode};
+use ferrum_proto::{msg, ErrorCode, GroupId, NodeId, Opcode};
 use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
@@ -21,6 +22,7 @@ use openraft::raft::{
 use openraft::BasicNode;
 use serde::{de::DeserializeOwned, Serialize};
 
+use crate::routes::Routes;
 use crate::throttle::Throttle;
 use crate::types::TypeConfig;
 
@@ -29,11 +31,12 @@ pub struct Network {
     group: GroupId,
     pool: ConnPool,
     throttle: Arc<Throttle>,
+    routes: Arc<Routes>,
 }
 
 impl Network {
-    pub fn new(group: GroupId, pool: ConnPool, throttle: Arc<Throttle>) -> Self {
-        Network { group, pool, throttle }
+    pub fn new(group: GroupId, pool: ConnPool, throttle: Arc<Throttle>, routes: Arc<Routes>) -> Self {
+        Network { group, pool, throttle, routes }
     }
 }
 
@@ -47,6 +50,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             addr: node.addr.clone(),
             pool: self.pool.clone(),
             throttle: self.throttle.clone(),
+            routes: self.routes.clone(),
         }
     }
 }
@@ -54,9 +58,11 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 pub struct PeerClient {
     group: GroupId,
     target: u64,
+    /// As the membership recorded it; [`Routes`] may know a newer one.
     addr: String,
     pool: ConnPool,
     throttle: Arc<Throttle>,
+    routes: Arc<Routes>,
 }
 
 impl PeerClient {
@@ -73,10 +79,17 @@ impl PeerClient {
     {
         let meta = msg::encode(&RaftHeader { group: self.group });
         let data = Bytes::from(postcard::to_stdvec(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?);
-        let call = self.pool.call_raw(&self.addr, opcode, meta, data);
+        // Resolved per message: openraft keeps a client per peer for as long as it replicates to it.
+        let addr = self.routes.resolve(NodeId(self.target), &self.addr);
+        let call = self.pool.call_raw(&addr, opcode, meta, data);
         let out = match tokio::time::timeout(ttl, call).await {
             Err(elapsed) => return Err(RPCError::Network(NetworkError::new(&elapsed))),
-            Ok(Err(e)) => return Err(transport_error(e)),
+            Ok(Err(e)) => {
+                if matches!(e, RpcError::Connect { .. }) {
+                    self.routes.report_unreachable();
+                }
+                return Err(transport_error(e));
+            }
             Ok(Ok(out)) => out,
         };
         let res: Result<Resp, E> =

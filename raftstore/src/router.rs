@@ -23,6 +23,7 @@ use crate::error::RaftStoreError;
 use crate::log_store::LogStore;
 use crate::network::Network;
 use crate::recovery::{self, Recovering};
+use crate::routes::Routes;
 use crate::state_machine::StateMachine;
 use crate::store::{tag, Store};
 use crate::throttle::Throttle;
@@ -123,6 +124,8 @@ pub struct MultiRaft {
     recovering: Recovering,
     store: Store,
     pool: ConnPool,
+    /// Peers' current addresses, shared by every group's network.
+    routes: Arc<Routes>,
     factory: AppFactory,
     throttle: Arc<Throttle>,
     groups: RwLock<HashMap<GroupId, GroupHandle>>,
@@ -151,6 +154,7 @@ impl MultiRaft {
             recovering: Recovering::default(),
             store,
             pool,
+            routes: Arc::default(),
             factory,
             groups: RwLock::new(HashMap::new()),
             admin: tokio::sync::Mutex::new(()),
@@ -202,12 +206,17 @@ impl MultiRaft {
         self.throttle.sent()
     }
 
+    /// Peers' current addresses (see [`Routes`]).
+    pub fn routes(&self) -> &Arc<Routes> {
+        &self.routes
+    }
+
     async fn start(&self, group: GroupId, desc: GroupDesc) -> Result<GroupHandle, RaftStoreError> {
         let app = (self.factory)(group, &desc);
         let log = LogStore::new(group, self.store.clone(), app.clone());
         let sm = StateMachine::open(group, self.store.clone(), app.clone())
             .map_err(|e| RaftStoreError::Raft { group, detail: e.to_string() })?;
-        let net = Network::new(group, self.pool.clone(), self.throttle.clone());
+        let net = Network::new(group, self.pool.clone(), self.throttle.clone(), self.routes.clone());
         let config =
             if self.recovering.contains(group) { self.recovering_config.clone() } else { self.raft_config.clone() };
         let log = log.sync_every_entry(self.cfg.sync_every_entry).recovering(self.recovering.contains(group));
@@ -301,7 +310,7 @@ impl MultiRaft {
 
     pub(crate) fn write_error(&self, group: GroupId, e: RaftError<u64, ClientWriteError<u64, BasicNode>>) -> ErrorCode {
         match e {
-            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => not_leader(&f),
+            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => not_leader(&f, &self.routes),
             RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
                 ErrorCode::InvalidArgument(format!("group {group}: {e}"))
             }
@@ -315,7 +324,7 @@ impl MultiRaft {
         let h = self.get(group)?;
         match h.raft.ensure_linearizable().await {
             Ok(_) => Ok(()),
-            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => Err(not_leader(&f)),
+            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => Err(not_leader(&f, &self.routes)),
             Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_))) => Err(ErrorCode::NoQuorum),
             Err(RaftError::Fatal(e)) => Err(ErrorCode::Unavailable(format!("group {group}: {e}"))),
         }
@@ -331,8 +340,13 @@ impl MultiRaft {
     pub fn status(&self, group: GroupId) -> Result<GroupStatus, ErrorCode> {
         let h = self.get(group)?;
         let m = h.raft.metrics().borrow().clone();
-        let members =
-            m.membership_config.membership().nodes().map(|(id, n)| (NodeId::from(*id), n.addr.clone())).collect();
+        // Current addresses: those who call them need to reach them.
+        let members = m
+            .membership_config
+            .membership()
+            .nodes()
+            .map(|(id, n)| (NodeId::from(*id), self.routes.resolve(NodeId::from(*id), &n.addr)))
+            .collect();
         Ok(GroupStatus {
             group,
             kind: h.desc.kind.clone(),
@@ -389,9 +403,11 @@ impl MultiRaft {
     }
 }
 
-fn not_leader(f: &ForwardToLeader<u64, BasicNode>) -> ErrorCode {
+fn not_leader(f: &ForwardToLeader<u64, BasicNode>, routes: &Routes) -> ErrorCode {
     let leader = match (f.leader_id, &f.leader_node) {
-        (Some(id), Some(n)) => Some(LeaderHint { node: NodeId::from(id), addr: n.addr.clone() }),
+        (Some(id), Some(n)) => {
+            Some(LeaderHint { node: NodeId::from(id), addr: routes.resolve(NodeId::from(id), &n.addr) })
+        }
         _ => None,
     };
     ErrorCode::NotLeader { leader }

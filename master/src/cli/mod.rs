@@ -72,6 +72,9 @@ pub enum ClusterCmd {
         #[arg(long, default_value_t = 2.0)]
         interval: f64,
     },
+    /// Take a master out of the master group (its id as `cluster status` shows it). The group
+    /// keeps at least one voter; stop the removed master afterwards.
+    RemoveMaster { id: u64 },
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -158,6 +161,9 @@ pub async fn run(cmd: &AdminCommand, out: &mut dyn Write) -> Result<(), CliError
         }
         AdminCommand::Cluster(ClusterArgs { cmd: ClusterCmd::Status { .. }, .. }) => {
             render::status(&api.get("/api/v1/cluster").await?, json)?
+        }
+        AdminCommand::Cluster(ClusterArgs { cmd: ClusterCmd::RemoveMaster { id }, .. }) => {
+            render::removed_master(*id, &api.send("DELETE", &format!("/api/v1/masters/{id}"), None).await?, json)?
         }
         AdminCommand::Node(NodeArgs { cmd: NodeCmd::List, .. }) => {
             render::nodes(&api.get("/api/v1/nodes").await?, json)?

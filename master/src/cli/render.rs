@@ -1,7 +1,7 @@
 //! What each command prints: tables for people, the API's JSON with `--json`.
 
 use ferrum_proto::msg::master::{
-    ClusterStatus, NodeInfo, NodeState, PartitionInfo, VolumeCreated, VolumeInfo, VolumeState,
+    ClusterStatus, NodeInfo, NodeState, PartitionInfo, RemoveMasterResp, VolumeCreated, VolumeInfo, VolumeState,
 };
 use ferrum_proto::msg::repair::{Health, RepairInfo, RepairReason};
 use ferrum_proto::msg::topology::PartitionKind;
@@ -34,6 +34,18 @@ fn volume_state(s: VolumeState) -> &'static str {
         VolumeState::Ready => "ready",
         VolumeState::Deleting => "deleting",
     }
+}
+
+pub fn removed_master(id: u64, v: &Value, as_json: bool) -> Result<String, CliError> {
+    if as_json {
+        return Ok(json(v));
+    }
+    let r: RemoveMasterResp = typed(v)?;
+    Ok(if r.removed {
+        format!("removed master {id} from the master group; stop it now\n")
+    } else {
+        format!("master {id} is not a member of the master group (already removed?)\n")
+    })
 }
 
 pub fn status(v: &Value, as_json: bool) -> Result<String, CliError> {

@@ -50,7 +50,10 @@ pub fn plan(st: &State, stats: &HashMap<PartitionId, PartitionStat>, cfg: &Maste
                 }
                 PartitionKind::Meta => {
                     let last = p.inodes.is_some_and(|r| r.end == InodeId(u64::MAX));
-                    if last && p.ready && stat(p.id).items >= cfg.meta_split_inodes {
+                    // A meta partition reports `read_only` once its range was ended: a split this
+                    // master (or an earlier leader) began and did not record yet is completed.
+                    let st = stat(p.id);
+                    if last && p.ready && (st.items >= cfg.meta_split_inodes || st.read_only) {
                         plan.split.push(p.id);
                     }
                 }
@@ -263,6 +266,12 @@ mod tests {
     #[test]
     fn the_last_meta_partition_splits_past_the_threshold() {
         let stats = HashMap::from([(PartitionId(1), stat(0, 1000))]);
+        assert_eq!(plan(&state(0), &stats, &cfg()).split, vec![PartitionId(1)]);
+    }
+
+    #[test]
+    fn a_split_begun_on_the_metanode_is_completed_below_the_threshold() {
+        let stats = HashMap::from([(PartitionId(1), PartitionStat { read_only: true, ..stat(0, 10) })]);
         assert_eq!(plan(&state(0), &stats, &cfg()).split, vec![PartitionId(1)]);
     }
 }

@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use ferrum_proto::msg::master::{GetClusterStatus, GetResources, ListNodes, ListVolumes};
+use ferrum_proto::msg::master::{GetClusterStatus, GetResources, ListNodes, ListVolumes, NodeAddrs};
 use ferrum_proto::msg::repair::ListRepairs;
 use ferrum_proto::msg::Rpc;
 use ferrum_proto::rpc::{Handler, Incoming, Outgoing};
@@ -51,6 +51,8 @@ impl MasterService {
             Opcode::MASTER_DECOMMISSION_NODE => typed(&req, |r| m.decommission_node(r)).await,
             Opcode::MASTER_REMOVE_NODE => typed(&req, |r| m.remove_node(r)).await,
             Opcode::MASTER_LIST_REPAIRS => typed(&req, |_: ListRepairs| m.list_repairs()).await,
+            Opcode::MASTER_REMOVE_MASTER => typed(&req, |r| m.remove_master(r)).await,
+            Opcode::MASTER_NODE_ADDRS => typed(&req, |_: NodeAddrs| m.node_addrs()).await,
             other => Err(ErrorCode::UnknownOpcode(other.0)),
         }
     }

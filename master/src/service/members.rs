@@ -1,8 +1,10 @@
-//! The master group's own membership: who the masters are, and adding one to a running group.
+//! The master group's own membership: who the masters are, adding one to a running group, removing one.
 
 use std::collections::BTreeSet;
 
-use ferrum_proto::msg::master::{JoinMaster, JoinMasterResp, MasterInfo, PromoteMaster};
+use ferrum_proto::msg::master::{
+    JoinMaster, JoinMasterResp, MasterInfo, PromoteMaster, RemoveMaster, RemoveMasterResp,
+};
 use ferrum_proto::{ErrorCode, GroupId, LeaderHint, NodeId};
 use futures_util::future::join_all;
 use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
@@ -17,18 +19,22 @@ use crate::state::{CmdReply, MasterCmd};
 pub struct Member {
     pub id: NodeId,
     pub addr: String,
+    /// A voter in the committed membership, whatever the outcome of a change in progress. A newcomer
+    /// only counts once the membership that makes it a voter is committed: before that, taking an old
+    /// master down can leave the group without a quorum (a joint config still needs the old majority).
     pub voter: bool,
 }
 
 impl Master {
+    /// Every master in the latest membership (learners being added too), with its committed voter status.
     pub fn members(&self) -> Vec<Member> {
         let Some(h) = self.raft.handle(GroupId::MASTER) else { return Vec::new() };
-        let metrics = h.raft.metrics().borrow().clone();
-        let membership = metrics.membership_config.membership();
-        let voters: BTreeSet<u64> = membership.voter_ids().collect();
-        membership
+        let latest = h.raft.metrics().borrow().membership_config.clone();
+        let voters = self.raft.committed_voters(GroupId::MASTER).unwrap_or_default();
+        latest
+            .membership()
             .nodes()
-            .map(|(id, n)| Member { id: NodeId(*id), addr: n.addr.clone(), voter: voters.contains(id) })
+            .map(|(id, n)| Member { id: NodeId(*id), addr: n.addr.clone(), voter: voters.contains(&NodeId(*id)) })
             .collect()
     }
 
@@ -83,9 +89,47 @@ impl Master {
         let h = self.raft.handle(GroupId::MASTER).ok_or(ErrorCode::GroupNotFound(GroupId::MASTER))?;
         h.raft.add_learner(req.id.get(), BasicNode { addr: req.addr.clone() }, true).await.map_err(write_error)?;
         let voters = ChangeMembers::AddVoterIds(BTreeSet::from([req.id.get()]));
+        // Returns once the final (uniform) membership is committed and applied here.
         h.raft.change_membership(voters, false).await.map_err(write_error)?;
+        // A change left half-done (joint) by an earlier leader is completed first, to its own goal.
+        if !self.members().iter().any(|m| m.id == req.id && m.voter) {
+            return Err(ErrorCode::Busy);
+        }
         tracing::info!(master = %req.id, addr = %req.addr, "master joined the group as a voter");
         Ok(())
+    }
+}
+
+impl Master {
+    /// Takes a master out of the group: a voter through a joint consensus (a removed leader steps down
+    /// once the change commits), a learner directly. Never the only voter.
+    pub async fn remove_master(&self, req: RemoveMaster) -> Result<RemoveMasterResp, ErrorCode> {
+        self.lead().await?;
+        let h = self.raft.handle(GroupId::MASTER).ok_or(ErrorCode::GroupNotFound(GroupId::MASTER))?;
+        let latest = h.raft.metrics().borrow().membership_config.clone();
+        let id = req.id.get();
+        let member = latest.membership().nodes().any(|(n, _)| *n == id);
+        let voters: BTreeSet<u64> = latest.membership().voter_ids().collect();
+        if member && voters.contains(&id) && voters.len() == 1 {
+            return Err(ErrorCode::InvalidArgument(format!(
+                "master {} is the only voter of the master group: add another master before removing it",
+                req.id
+            )));
+        }
+        // First, while this master surely still leads (it may be the one removed).
+        self.propose(MasterCmd::ForgetMaster { id: req.id }).await?;
+        if !member {
+            return Ok(RemoveMasterResp { removed: false });
+        }
+        let change = if voters.contains(&id) {
+            ChangeMembers::RemoveVoters(BTreeSet::from([id]))
+        } else {
+            ChangeMembers::RemoveNodes(BTreeSet::from([id]))
+        };
+        // Returns once the membership without it is committed.
+        h.raft.change_membership(change, false).await.map_err(write_error)?;
+        tracing::info!(master = %req.id, "master removed from the group");
+        Ok(RemoveMasterResp { removed: true })
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use ferrum_proto::msg::master::{Heartbeat, NodeInfo, NodeRole, NodeState, RegisterNode, RegisterNodeResp};
+use ferrum_proto::msg::master::{Heartbeat, NodeAddr, NodeInfo, NodeRole, NodeState, RegisterNode, RegisterNodeResp};
 use ferrum_proto::msg::repair::{DecommissionNode, RemoveNode};
 use ferrum_proto::msg::topology::PartitionKind;
 use ferrum_proto::{ErrorCode, NodeId};
@@ -58,6 +58,13 @@ impl Master {
         }
         self.liveness.heartbeat(hb);
         Ok(())
+    }
+
+    /// Every node's current address (see `NodeAddrs`).
+    pub async fn node_addrs(&self) -> Result<Vec<NodeAddr>, ErrorCode> {
+        self.lead().await?;
+        let st = self.state.read().expect("state lock");
+        Ok(st.nodes.values().map(|n| NodeAddr { id: n.id, addr: n.advertise.clone() }).collect())
     }
 
     pub async fn list_nodes(&self) -> Result<Vec<NodeInfo>, ErrorCode> {

@@ -32,6 +32,10 @@ impl Tx<'_> {
             MasterCmd::AbortRepair { partition, add } => self.abort_repair(partition, add),
             MasterCmd::Decommission { node, now_unix_ms } => self.decommission(node, now_unix_ms),
             MasterCmd::RemoveNode { node } => self.remove_node(node),
+            MasterCmd::ForgetMaster { id } => {
+                self.delete_master(id);
+                Ok(CmdReply::Done)
+            }
         }
     }
 

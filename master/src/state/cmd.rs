@@ -93,6 +93,11 @@ pub enum MasterCmd {
     RemoveNode {
         node: NodeId,
     },
+    /// Master `id` is being removed from the group: forget its record, so that a master joining
+    /// later at the same address gets a new id.
+    ForgetMaster {
+        id: NodeId,
+    },
 }
 
 /// A partition to record, as placed by the leader.

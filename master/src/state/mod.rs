@@ -184,6 +184,12 @@ impl Tx<'_> {
         }
     }
 
+    fn delete_master(&mut self, id: NodeId) {
+        if self.st.masters.remove(&id).is_some() {
+            self.writes.push(Write::Delete(keys::master(id)));
+        }
+    }
+
     fn delete_volume(&mut self, id: VolumeId) {
         self.writes.push(Write::Delete(keys::volume(id)));
         self.st.volumes.remove(&id);

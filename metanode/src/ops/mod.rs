@@ -151,8 +151,13 @@ pub fn apply(txn: &mut Txn<'_>, part: &PartitionInfo, cmd: MetaCmd) -> Outcome {
     if let Err(e) = init::ensure(txn, part, cmd.now) {
         return Outcome::error(e);
     }
+    // The range as committed: a split may have ended it.
+    let part = match state::effective(txn, part) {
+        Ok(p) => p,
+        Err(e) => return Outcome::error(e),
+    };
     let sp = txn.savepoint();
-    let mut ctx = Ctx { txn, part, now: cmd.now, key: cmd.op, cross: protocol };
+    let mut ctx = Ctx { txn, part: &part, now: cmd.now, key: cmd.op, cross: protocol };
     let result = dispatch(&mut ctx, cmd.body);
     let cross = ctx.cross;
     let outcome = match result {
@@ -205,6 +210,7 @@ fn dispatch(ctx: &mut Ctx<'_, '_>, body: Body) -> OpResult {
             ok(&())
         }
         Body::Repair(r) => repair::repair(ctx, r),
+        Body::EndRange { step } => ok(&state::end_range(ctx.txn, ctx.part, step)?),
         Body::Gc { class, ttl_secs, limit } => {
             let before = crate::sweeper::before(ctx.now, std::time::Duration::from_secs(ttl_secs));
             ok(&dedup::gc(ctx.txn, class, before, limit.max(1) as usize)?)

@@ -102,9 +102,10 @@ async fn statfs_counts_inodes_and_bytes() {
 }
 
 #[tokio::test]
-async fn an_exhausted_range_is_no_space() {
+async fn an_exhausted_range_says_where_it_ends() {
     let k = Kit::with(&[(1, 1, 4)], Default::default()).await;
     k.create(InodeId::ROOT, "a").await.unwrap();
     k.create(InodeId::ROOT, "b").await.unwrap();
-    assert_eq!(k.create(InodeId::ROOT, "c").await, Err(ErrorCode::NoSpace));
+    let end = ErrorCode::InodeRangeEnd { partition: k.part(0), end: InodeId(4) };
+    assert_eq!(k.create(InodeId::ROOT, "c").await, Err(end));
 }

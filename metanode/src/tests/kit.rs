@@ -114,7 +114,7 @@ impl Kit {
         kit
     }
 
-    async fn wait_leader(&self, p: PartitionId) {
+    pub async fn wait_leader(&self, p: PartitionId) {
         let deadline = tokio::time::Instant::now() + T;
         while !self.svc.peers().is_leader(p) {
             assert!(tokio::time::Instant::now() < deadline, "partition {p} elected no leader");

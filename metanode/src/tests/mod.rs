@@ -9,4 +9,5 @@ mod data;
 mod namespace;
 mod rename;
 mod retry;
+mod split;
 mod xattr;

@@ -53,7 +53,8 @@ pub struct PartitionReport {
     pub used_bytes: u64,
     /// Inodes (meta) or extents (data).
     pub items: u64,
-    /// The replica refuses writes (its disk is full): the master stops placing new data there.
+    /// The replica refuses writes (its disk is full): the master stops placing new data there. A meta
+    /// partition says so once its inode range was ended by a split (`SplitMetaPartition`).
     pub read_only: bool,
 }
 
@@ -342,6 +343,35 @@ pub struct SplitMetaPartitionResp {
 }
 
 rpc!(SplitMetaPartition => SplitMetaPartitionResp, MASTER_SPLIT_META_PARTITION);
+
+/// Admin → master group: take master `id` out of the group (a voter or a learner). Refused when it is
+/// the group's only voter. Idempotent: removing a master that is not a member answers `removed: false`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoveMaster {
+    pub id: NodeId,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoveMasterResp {
+    /// False: it was not a member (already removed).
+    pub removed: bool,
+}
+
+rpc!(RemoveMaster => RemoveMasterResp, MASTER_REMOVE_MASTER);
+
+/// Metanode/datanode → master: every registered node's current address. A node that restarted on a
+/// new `host:port` re-registers with it; its Raft peers learn it from here (their memberships still
+/// carry the old one).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeAddrs {}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeAddr {
+    pub id: NodeId,
+    pub addr: String,
+}
+
+rpc!(NodeAddrs => Vec<NodeAddr>, MASTER_NODE_ADDRS);
 
 #[cfg(test)]
 mod tests {

@@ -1,10 +1,12 @@
 //! What metanodes and datanodes share: a node id from the master (or pinned), heartbeats, resources
-//! answered on demand, and hosting partitions as Raft groups when the master asks.
+//! answered on demand, hosting partitions as Raft groups when the master asks, and peers' current
+//! addresses from the master (a peer may restart on a new port).
 //!
 //! A service's `main` is: load config → [`Node::start`] → build its handler over `node.raft` →
 //! [`Node::serve`]. The node routes `RAFT_*` and `MASTER_*` opcodes itself and everything else to the
 //! service's handler.
 
+mod addresses;
 mod args;
 mod handler;
 mod heartbeat;
@@ -75,7 +77,7 @@ impl Node {
         if let Some(master) = self.master.clone() {
             heartbeat::spawn(heartbeat::Heartbeats {
                 register: identity::registration(&self.inst, self.role, &self.args),
-                master,
+                master: master.clone(),
                 node: self.node_id,
                 role: self.role,
                 raft: self.raft.clone(),
@@ -83,6 +85,10 @@ impl Node {
                 interval: std::time::Duration::from_millis(self.args.heartbeat_ms),
                 stop: self.inst.shutdown.token(),
             });
+            // Peers' addresses change far less often than liveness: a few heartbeats apart, or after
+            // a failed dial, at most once a heartbeat.
+            let beat = std::time::Duration::from_millis(self.args.heartbeat_ms.max(50));
+            addresses::spawn(master, self.raft.clone(), beat * 5, beat, self.inst.shutdown.token());
         }
         let handler = handler::NodeHandler::new(self.role, self.raft.clone(), service, &self.inst);
         let raft = self.raft.clone();

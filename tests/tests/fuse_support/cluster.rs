@@ -69,6 +69,30 @@ impl Default for Layout {
     }
 }
 
+/// Starts metanode or datanode `i` (`role` is "metanode" or "datanode") on fresh ports, on its data dir
+/// (kept across runs), registering with `peers`.
+fn spawn_node(dir: &TestDir, role: &str, i: usize, peers: &str, run: usize) -> Instance {
+    let name = format!("{role}{i}");
+    let (addr, metrics) = (free_addr(), free_addr());
+    let args = [
+        "--metrics-listen".to_string(),
+        metrics.to_string(),
+        "--listen".to_string(),
+        addr.to_string(),
+        "--data-dir".into(),
+        dir.sub(&name).display().to_string(),
+        "--master".into(),
+        peers.to_string(),
+        "--config".into(),
+        dir.join("cluster.toml").display().to_string(),
+        "--heartbeat-ms".into(),
+        "200".into(),
+    ];
+    let log_name = if run == 0 { name.clone() } else { format!("{name}.run{run}") };
+    let proc = Proc::spawn(&log_name, binary(&format!("ferrum-{role}")), args, dir.path());
+    Instance { proc, name, addr, metrics: Some(metrics) }
+}
+
 pub struct Cluster {
     pub masters: Vec<Instance>,
     pub metanodes: Vec<Instance>,
@@ -118,28 +142,8 @@ impl Cluster {
                 }
             })
             .collect();
-        let node = |role: &str, i: usize| {
-            let name = format!("{role}{i}");
-            let (addr, metrics) = (free_addr(), free_addr());
-            let args = [
-                "--metrics-listen".to_string(),
-                metrics.to_string(),
-                "--listen".to_string(),
-                addr.to_string(),
-                "--data-dir".into(),
-                dir.sub(&name).display().to_string(),
-                "--master".into(),
-                peers.clone(),
-                "--config".into(),
-                config.display().to_string(),
-                "--heartbeat-ms".into(),
-                "200".into(),
-            ];
-            let proc = Proc::spawn(&name, binary(&format!("ferrum-{role}")), args, dir.path());
-            Instance { proc, name, addr, metrics: Some(metrics) }
-        };
-        let metanodes = (0..layout.metanodes).map(|i| node("metanode", i)).collect();
-        let datanodes = (0..layout.datanodes).map(|i| node("datanode", i)).collect();
+        let metanodes = (0..layout.metanodes).map(|i| spawn_node(dir, "metanode", i, &peers, 0)).collect();
+        let datanodes = (0..layout.datanodes).map(|i| spawn_node(dir, "datanode", i, &peers, 0)).collect();
         let c = Cluster { masters, metanodes, datanodes };
         let client = c.master_client();
         let want = layout.metanodes + layout.datanodes;
@@ -154,6 +158,15 @@ impl Cluster {
         })
         .await;
         c
+    }
+
+    /// Stops metanode or datanode `i` (SIGTERM) and starts it again on its data dir, on new ports.
+    pub fn restart_on_new_port(&mut self, dir: &TestDir, role: &str, i: usize, run: usize) {
+        let peers = self.master_addrs();
+        let nodes = if role == "metanode" { &mut self.metanodes } else { &mut self.datanodes };
+        nodes[i].proc.sigterm();
+        nodes[i].proc.wait_exit(T).expect("the node stops on SIGTERM");
+        nodes[i] = spawn_node(dir, role, i, &peers, run);
     }
 
     pub fn master_addrs(&self) -> String {

@@ -231,7 +231,8 @@ impl Cluster {
     /// Whether an error means "the view may be out of date": the partition is not where we looked, or
     /// nobody answered for the whole retry deadline (its replicas may have been moved).
     fn view_suspect(code: &ErrorCode) -> bool {
-        matches!(code, ErrorCode::PartitionNotFound(_) | ErrorCode::GroupNotFound(_)) || code.is_retryable()
+        matches!(code, ErrorCode::PartitionNotFound(_) | ErrorCode::GroupNotFound(_) | ErrorCode::InodeRangeEnd { .. })
+            || code.is_retryable()
     }
 
     /// Calls the meta partition that holds `ino`; `make` builds the request for a partition id (called
@@ -350,9 +351,18 @@ impl Cluster {
             .map_or(partition, |p| p.partition)
     }
 
-    /// `partition` allocates no more inodes (it answered `NoSpace` to a create).
+    /// `partition` allocates no more inodes (it answered `InodeRangeEnd` to a create).
     pub fn mark_exhausted(&self, partition: PartitionId) {
         self.routes.write().expect("routes lock").exhausted.insert(partition);
+    }
+
+    pub fn is_exhausted(&self, partition: PartitionId) -> bool {
+        self.routes.read().expect("routes lock").exhausted.contains(&partition)
+    }
+
+    /// How long one call keeps retrying.
+    pub fn retry_deadline(&self) -> Duration {
+        self.policy.deadline
     }
 
     /// The volume's capacity from the master (`None`: unlimited).
@@ -451,6 +461,8 @@ mod tests {
     fn errors_that_suggest_a_stale_view() {
         assert!(Cluster::view_suspect(&ErrorCode::PartitionNotFound(PartitionId(1))));
         assert!(Cluster::view_suspect(&ErrorCode::Timeout));
+        let split = ErrorCode::InodeRangeEnd { partition: PartitionId(1), end: InodeId(1000) };
+        assert!(Cluster::view_suspect(&split), "an inode past a split range: the view predates the split");
         assert!(!Cluster::view_suspect(&ErrorCode::NotFound));
         assert!(!Cluster::view_suspect(&ErrorCode::Exists));
     }

@@ -4,6 +4,7 @@
 //! volume's meta routes.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use ferrum_proto::msg::attr::{InodeAttr, SetAttrFields};
@@ -15,7 +16,7 @@ use ferrum_proto::msg::meta::{
 };
 use ferrum_proto::msg::name::Name;
 use ferrum_proto::msg::Rpc;
-use ferrum_proto::{ErrorCode, InodeId, PartitionId};
+use ferrum_proto::{ErrorCode, InodeId, OpId, PartitionId};
 use futures_util::future::try_join_all;
 
 use super::cluster::Cluster;
@@ -34,29 +35,45 @@ impl RpcMeta {
         &self.c
     }
 
-    /// A call that allocates an inode: if the chosen partition's inode range is used up, pick another
-    /// (after a view refresh, which shows the partition the master split off) and try once more.
+    /// A call that allocates an inode. When the chosen partition's inode range is used up (a split
+    /// ended it), it is avoided from then on and the call is made again, as a new operation (the
+    /// refusal was recorded under the first one's id, and nothing else happened), in the partition
+    /// the refreshed view shows after it. That partition may still be being created: keep refreshing,
+    /// with backoff, within the retry deadline.
     async fn allocating<R: Rpc>(
         &self,
         parent: InodeId,
-        make: impl Fn(PartitionId, PartitionId) -> R,
+        make: impl Fn(OpId, PartitionId, PartitionId) -> R,
     ) -> BResult<R::Response> {
-        let mut chosen = None;
-        let r = self
-            .c
-            .call_meta(parent, |partition| {
-                let inode_partition = self.c.inode_partition(partition);
-                chosen = Some(inode_partition);
-                make(partition, inode_partition)
-            })
-            .await;
-        match (r, chosen) {
-            (Err(ErrorCode::NoSpace), Some(full)) => {
-                self.c.mark_exhausted(full);
-                self.c.refresh().await?;
-                self.c.call_meta(parent, |partition| make(partition, self.c.inode_partition(partition))).await
+        let deadline = tokio::time::Instant::now() + self.c.retry_deadline();
+        let mut backoff = Duration::from_millis(20);
+        loop {
+            let op = self.c.ops.next();
+            let mut chosen = None;
+            let r = self
+                .c
+                .call_meta(parent, |partition| {
+                    let inode_partition = self.c.inode_partition(partition);
+                    chosen = Some(inode_partition);
+                    make(op, partition, inode_partition)
+                })
+                .await;
+            let used_up = match (&r, chosen) {
+                (Err(ErrorCode::InodeRangeEnd { partition, .. }), Some(c)) if *partition == c => c,
+                // From a metanode that predates InodeRangeEnd.
+                (Err(ErrorCode::NoSpace), Some(c)) => c,
+                _ => return r,
+            };
+            self.c.mark_exhausted(used_up);
+            if tokio::time::Instant::now() >= deadline {
+                return r;
             }
-            (r, _) => r,
+            self.c.refresh().await?;
+            if self.c.is_exhausted(self.c.inode_partition(used_up)) {
+                // No partition after it in the view yet: the master is still creating it.
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_millis(500));
+            }
         }
     }
 }
@@ -85,8 +102,7 @@ impl MetaBackend for RpcMeta {
     }
 
     async fn create(&self, parent: InodeId, name: &Name, n: &NewNode, cred: &Cred) -> BResult<InodeAttr> {
-        let op = self.c.ops.next();
-        let make = |partition, inode_partition| Create {
+        let make = |op, partition, inode_partition| Create {
             partition,
             op,
             parent,
@@ -102,8 +118,7 @@ impl MetaBackend for RpcMeta {
     }
 
     async fn mkdir(&self, parent: InodeId, name: &Name, mode: u32, cred: &Cred) -> BResult<InodeAttr> {
-        let op = self.c.ops.next();
-        let make = |partition, inode_partition| Mkdir {
+        let make = |op, partition, inode_partition| Mkdir {
             partition,
             op,
             parent,
@@ -117,8 +132,7 @@ impl MetaBackend for RpcMeta {
     }
 
     async fn symlink(&self, parent: InodeId, name: &Name, target: &Bytes, cred: &Cred) -> BResult<InodeAttr> {
-        let op = self.c.ops.next();
-        let make = |partition, inode_partition| Symlink {
+        let make = |op, partition, inode_partition| Symlink {
             partition,
             op,
             parent,
