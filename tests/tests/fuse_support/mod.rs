@@ -6,11 +6,11 @@
 
 #![allow(dead_code)]
 
-pub mod cluster;
 pub mod fio;
 pub mod pjdfstest;
 pub mod posix;
-pub mod static_cluster;
+pub mod tree;
+pub mod writer;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
