@@ -90,7 +90,7 @@ fn git_repository_with_several_commits_passes_fsck() {
     };
     let t = Instant::now();
     git(&["init", "-q", "-b", "main"]);
-    let (commits, per_commit) = (5, 50);
+    let (commits, per_commit) = (4, 50);
     for round in 0..commits {
         // New files every round in nested dirs; some earlier ones edited, renamed or deleted.
         for i in 0..per_commit {

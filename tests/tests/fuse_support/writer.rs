@@ -143,7 +143,7 @@ fn run(dir: &Path, s: &Shared) -> std::io::Result<usize> {
         for offset in (0..FILE_SIZE).step_by(CHUNK) {
             pattern(file, offset, &mut buf);
             timed(s, || f.write_all(&buf))?;
-            if (offset + CHUNK) % FSYNC_EVERY == 0 {
+            if (offset + CHUNK).is_multiple_of(FSYNC_EVERY) {
                 timed(s, || f.sync_all())?;
                 s.synced.fetch_add(FSYNC_EVERY as u64, Ordering::Relaxed);
             }

@@ -9,8 +9,9 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use ferrum_proto::msg::data::{PartitionStatus, PartitionStatusResp};
-use ferrum_proto::msg::master::PartitionInfo;
-use ferrum_proto::msg::master::{ClusterStatus, GetClusterStatus, ListNodes, ListPartitions, NodeInfo, NodeState};
+use ferrum_proto::msg::master::{
+    ClusterStatus, GetClusterStatus, ListNodes, ListPartitions, NodeInfo, NodeState, PartitionInfo,
+};
 use ferrum_proto::msg::topology::PartitionKind;
 use ferrum_proto::rpc::{ClientConfig, ConnPool, LeaderClient, RetryPolicy};
 
@@ -84,8 +85,8 @@ impl DevCluster {
 
     /// Proves that instance `name` (started again after a stop) is back:
     /// - `ferrum dev ps` shows it running;
-    /// - the master leader lists it alive (a metanode or datanode), or it is a voter of the master group
-    ///   (a master);
+    /// - the master leader lists it alive and counts its replicas live in the partition list (a metanode or
+    ///   datanode), or it is a voter of the master group (a master);
     /// - it hosts as many Raft groups as the master assigned it (as its peers of the same role, for a master),
     ///   none of them without a leader;
     /// - it caught up: a datanode's applied index of each of its partitions reached what the most advanced
@@ -119,6 +120,22 @@ impl DevCluster {
                 }
             })
         };
+        if me.role != "master" {
+            wait_for(&format!("the master to count every replica on {name} live"), T, || {
+                let parts = self.partitions()?;
+                let short: Vec<String> = parts
+                    .iter()
+                    .filter(|p| p.replicas.iter().any(|r| r.addr == me.rpc))
+                    .filter(|p| (p.live_replicas as usize) < p.replicas.len())
+                    .map(|p| format!("{} {}/{}", p.partition, p.live_replicas, p.replicas.len()))
+                    .collect();
+                if short.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!("partitions short of live replicas: {short:?}"))
+                }
+            });
+        }
         wait_for(&format!("{name} to host its {groups} Raft groups, each with a leader"), T, || {
             let (g, l) = (gauge(name, "ferrum_raft_groups")?, gauge(name, "ferrum_raft_leaderless_groups")?);
             if g == groups && l == 0.0 {
