@@ -4,9 +4,10 @@
 #   libclang-dev    bindgen (rocksdb's -sys crate) needs libclang
 #   fuse3           fusermount3, which the FUSE client uses to mount without libfuse
 #   fio             the fio verify tests on the mount
+#   sqlite3, git    the real-workload tests on the mount (tests/tests/fuse_workloads.rs)
 # and pjdfstest from crates.io.
 set -euo pipefail
-PKGS=(librocksdb-dev libclang-dev fuse3 fio)
+PKGS=(librocksdb-dev libclang-dev fuse3 fio sqlite3 git)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -13,7 +13,9 @@ use bytes::Bytes;
 use ferrum_proto::msg::raft::RaftHeader;
 use ferrum_proto::rpc::{ConnPool, RpcError};
 use ferrum_proto::{msg, ErrorCode, GroupId, NodeId, Opcode};
-use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::error::{
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError, Unreachable,
+};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
@@ -25,6 +27,13 @@ use serde::{de::DeserializeOwned, Serialize};
 use crate::routes::Routes;
 use crate::throttle::Throttle;
 use crate::types::TypeConfig;
+
+/// An AppendEntries larger than this is refused before it is sent, and openraft sends fewer entries at a
+/// time. openraft bounds each AppendEntries by the heartbeat interval (150 ms by default), and a
+/// datanode's entries carry file data (up to 1 MiB each): 256 of them cannot cross in time on a loaded
+/// machine, and after each timeout the leader would resend the whole batch while the earlier copies still
+/// queue on the connection, until the follower drowns and the leader's memory grows by gigabytes.
+pub const MAX_APPEND_BYTES: usize = 4 << 20;
 
 /// Creates the per-peer clients of one group.
 pub struct Network {
@@ -77,8 +86,20 @@ impl PeerClient {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
+        self.send_encoded(opcode, encode(req)?, ttl).await
+    }
+
+    async fn send_encoded<Resp, E>(
+        &self,
+        opcode: Opcode,
+        data: Bytes,
+        ttl: Duration,
+    ) -> Result<Resp, RPCError<u64, BasicNode, E>>
+    where
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
         let meta = msg::encode(&RaftHeader { group: self.group });
-        let data = Bytes::from(postcard::to_stdvec(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?);
         // Resolved per message: openraft keeps a client per peer for as long as it replicates to it.
         let addr = self.routes.resolve(NodeId(self.target), &self.addr);
         let call = self.pool.call_raw(&addr, opcode, meta, data);
@@ -98,6 +119,10 @@ impl PeerClient {
     }
 }
 
+fn encode<Req: Serialize, E: std::error::Error>(req: &Req) -> Result<Bytes, RPCError<u64, BasicNode, E>> {
+    Ok(Bytes::from(postcard::to_stdvec(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?))
+}
+
 /// Connection failures and "that peer does not host this group (yet)" make openraft back off and retry;
 /// anything else is a network error for this one message.
 fn transport_error<E: std::error::Error>(e: RpcError) -> RPCError<u64, BasicNode, E> {
@@ -115,7 +140,14 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
-        self.send(Opcode::RAFT_APPEND, &rpc, option.hard_ttl()).await
+        let entries = rpc.entries.len() as u64;
+        let data = encode(&rpc)?;
+        if entries > 1 && data.len() > MAX_APPEND_BYTES {
+            // openraft retries at once with at most this many entries (for its next few messages).
+            let fit = (entries * MAX_APPEND_BYTES as u64 / data.len() as u64).max(1);
+            return Err(RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint(fit)));
+        }
+        self.send_encoded(Opcode::RAFT_APPEND, data, option.hard_ttl()).await
     }
 
     async fn install_snapshot(
@@ -135,5 +167,48 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         option: RPCOption,
     ) -> Result<VoteResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
         self.send(Opcode::RAFT_VOTE, &rpc, option.hard_ttl()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Cmd;
+    use ferrum_proto::rpc::ClientConfig;
+    use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, Vote};
+
+    fn append(entries: usize, each: usize) -> AppendEntriesRequest<TypeConfig> {
+        let entry = |i| Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), i),
+            payload: EntryPayload::Normal(Cmd(Bytes::from(vec![7u8; each]))),
+        };
+        AppendEntriesRequest {
+            vote: Vote::new_committed(1, 1),
+            prev_log_id: None,
+            leader_commit: None,
+            entries: (1..=entries as u64).map(entry).collect(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_large_append_is_split_but_a_single_large_entry_still_goes() {
+        // Nothing listens there: whatever is actually sent fails as unreachable.
+        let (throttle, routes) = (Arc::new(Throttle::new(0)), Arc::new(Routes::default()));
+        let mut peer = Network::new(GroupId(1), ConnPool::new(ClientConfig::default()), throttle, routes)
+            .new_client(2, &BasicNode::new("127.0.0.1:1"))
+            .await;
+        let opt = || RPCOption::new(Duration::from_millis(500));
+        match peer.append_entries(append(10, 1 << 20), opt()).await {
+            Err(RPCError::PayloadTooLarge(e)) => assert_eq!(e.entries_hint(), 3),
+            other => panic!("10 MiB in one append must be refused with a hint: {other:?}"),
+        }
+        match peer.append_entries(append(1, 10 << 20), opt()).await {
+            Err(RPCError::Unreachable(_)) => {}
+            other => panic!("one entry is sent however large: {other:?}"),
+        }
+        match peer.append_entries(append(3, 1 << 20), opt()).await {
+            Err(RPCError::Unreachable(_)) => {}
+            other => panic!("3 MiB is sent: {other:?}"),
+        }
     }
 }

@@ -8,6 +8,8 @@ pub mod harness {
 
     /// Locate workspace binaries (`ferrum-master`, `ferrum-kvnode`, ...) next to the test executable.
     pub mod bin;
+    /// `DevCluster`: a cluster started and driven by the real `ferrum dev` binary (up, ps, stop, start, down).
+    pub mod dev;
     /// Minimal HTTP/1.1 GET over a plain `TcpStream`, for `/metrics` and the admin API.
     pub mod http;
     /// Free loopback ports that are never handed out twice within one test process.
@@ -20,7 +22,8 @@ pub mod harness {
     pub mod wait;
 
     pub use bin::binary;
-    pub use ports::{free_addr, free_port};
+    pub use dev::DevCluster;
+    pub use ports::{dev_base_port, free_addr, free_port};
     pub use process::Proc;
     pub use tempdir::TestDir;
     pub use wait::{wait_for, wait_for_async, wait_port_open};

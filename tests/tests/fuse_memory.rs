@@ -83,3 +83,23 @@ fn mount_errors_are_one_clear_line() {
     let err = run(&["umount", mnt.to_str().unwrap()]);
     assert!(err.contains("is not a FUSE mount"), "{err}");
 }
+
+/// scripts/unmount-stale.sh (run by scripts/test.sh before and after the suite) lazily unmounts a ferrum
+/// mount under the temp dir whose server was killed, and leaves a live one alone.
+#[test]
+fn the_stale_mount_sweeper_takes_dead_mounts_only() {
+    let dir = TestDir::new();
+    let memory = [OsString::from("--memory")];
+    let live = MountedFerrum::start(dir.path(), "live", &memory, &dir.path().join("live"));
+    let mut dead = MountedFerrum::start(dir.path(), "dead", &memory, &dir.path().join("dead"));
+    dead.proc.sigkill();
+    assert!(is_fuse_mount(&dead.mnt), "a killed server leaves its mount behind");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/unmount-stale.sh");
+    let out = Command::new(&script).env("TMPDIR", std::env::temp_dir()).output().expect("run unmount-stale.sh");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!is_fuse_mount(&dead.mnt), "the dead mount is gone: {err}");
+    assert!(err.contains(&format!("unmounted {}", dead.mnt.display())), "{err}");
+    assert!(is_fuse_mount(&live.mnt), "the live mount stays");
+    std::fs::write(live.mnt.join("still"), b"works").unwrap();
+}

@@ -10,7 +10,8 @@ pub mod cluster;
 pub mod fio;
 pub mod pjdfstest;
 pub mod posix;
-pub mod static_cluster;
+pub mod tree;
+pub mod writer;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
