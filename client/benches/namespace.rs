@@ -67,10 +67,7 @@ async fn main() {
     let (meta, _data) = connect(masters, &volume, ClusterConfig::default()).await.expect("connect");
     let cred = Cred::root();
     let run = std::process::id();
-    let top = meta
-        .mkdir(InodeId::ROOT, &Name::from(format!("ns-{run}").as_str()), 0o755, &cred)
-        .await
-        .expect("mkdir");
+    let top = meta.mkdir(InodeId::ROOT, &Name::from(format!("ns-{run}").as_str()), 0o755, &cred).await.expect("mkdir");
     let dirs: Vec<InodeId> = stream::iter(0..files.div_ceil(PER_DIR))
         .map(|d| {
             let (meta, cred) = (&meta, &cred);
@@ -110,7 +107,10 @@ async fn main() {
 
     let create_small = create(0, SAMPLE).await;
     let stat_small = stat(SAMPLE).await;
-    println!("at {SAMPLE} files: create {create_small:.0}/s, stat {stat_small:.0}/s, metanode RSS {:?} MiB", metanode_rss());
+    println!(
+        "at {SAMPLE} files: create {create_small:.0}/s, stat {stat_small:.0}/s, metanode RSS {:?} MiB",
+        metanode_rss()
+    );
     let started = Instant::now();
     let mut done = SAMPLE;
     while done < files - SAMPLE {
