@@ -4,6 +4,7 @@
 //! committed, so it can no longer help elect a leader that lacks one.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use ferrum_proto::GroupId;
@@ -14,15 +15,18 @@ use crate::types::TypeConfig;
 #[derive(Default)]
 pub struct Recovering {
     groups: Mutex<HashSet<GroupId>>,
+    /// Set while `groups` may be non-empty: every Raft message asks, and almost always none recovers.
+    any: AtomicBool,
 }
 
 impl Recovering {
     pub fn add(&self, group: GroupId) {
         self.groups.lock().expect("recovering lock").insert(group);
+        self.any.store(true, Ordering::Release);
     }
 
     pub fn contains(&self, group: GroupId) -> bool {
-        self.groups.lock().expect("recovering lock").contains(&group)
+        self.any.load(Ordering::Acquire) && self.groups.lock().expect("recovering lock").contains(&group)
     }
 
     /// Removes `group`; true if it was recovering.

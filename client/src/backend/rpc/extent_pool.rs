@@ -9,6 +9,9 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
+use ferrum_proto::msg::data::CreateExtent;
+use ferrum_proto::ErrorCode;
 use futures_util::{stream, StreamExt};
 
 use super::cluster::Cluster;
@@ -60,10 +63,6 @@ impl ExtentPool {
 
 /// Creates an extent on the next writable data partition (round-robin), skipping full ones.
 pub async fn create(c: &Cluster) -> BResult<ExtentAddr> {
-    use bytes::Bytes;
-    use ferrum_proto::msg::data::CreateExtent;
-    use ferrum_proto::ErrorCode;
-
     let mut last = ErrorCode::NoSpace;
     for partition in c.data_candidates() {
         let op = c.ops.next();

@@ -35,6 +35,16 @@ impl RpcMeta {
         &self.c
     }
 
+    /// Sends `make(partition)` to every meta partition of the volume at once.
+    async fn each_partition<R: Rpc + Clone>(&self, make: impl Fn(PartitionId) -> R) -> BResult<Vec<R::Response>> {
+        let parts = self.c.meta_partitions();
+        try_join_all(parts.iter().map(|&(partition, first)| {
+            let req = make(partition);
+            self.c.call_meta(first, move |_| req.clone())
+        }))
+        .await
+    }
+
     /// A call that allocates an inode. When the chosen partition's inode range is used up (a split
     /// ended it), it is avoided from then on and the call is made again, as a new operation (the
     /// refusal was recorded under the first one's id, and nothing else happened), in the partition
@@ -248,12 +258,7 @@ impl MetaBackend for RpcMeta {
     }
 
     async fn stat_fs(&self) -> BResult<VolumeUsage> {
-        let parts = self.c.meta_partitions();
-        let each = try_join_all(parts.iter().map(|(partition, first)| {
-            let partition = *partition;
-            self.c.call_meta(*first, move |_| StatFs { partition })
-        }))
-        .await?;
+        let each = self.each_partition(|partition| StatFs { partition }).await?;
         Ok(each.iter().fold(VolumeUsage { free_inodes: Some(0), ..VolumeUsage::default() }, |acc, s| VolumeUsage {
             inodes: acc.inodes + s.inodes,
             bytes: acc.bytes + s.bytes,
@@ -263,13 +268,7 @@ impl MetaBackend for RpcMeta {
 
     async fn sync(&self) -> BResult<()> {
         // A volume has few meta partitions (usually one): sync them all rather than track which changed.
-        let parts = self.c.meta_partitions();
-        try_join_all(parts.iter().map(|(partition, first)| {
-            let partition = *partition;
-            self.c.call_meta(*first, move |_| SyncPartition { partition })
-        }))
-        .await?;
-        Ok(())
+        self.each_partition(|partition| SyncPartition { partition }).await.map(drop)
     }
 
     async fn extent_append(&self, inode: InodeId, extents: &[ExtentKey], cred: &Cred) -> BResult<()> {
