@@ -96,6 +96,7 @@ pub struct Cluster {
 
 impl Cluster {
     pub async fn start(n: u64, s: &Settings) -> Cluster {
+        init_logging();
         let mut nodes = Vec::new();
         for id in 1..=n {
             nodes.push(TestNode::start(id, s).await);
@@ -156,6 +157,14 @@ impl Cluster {
         let [d, c] = ext.paths();
         Some((std::fs::read(d).unwrap(), std::fs::read(c).unwrap()))
     }
+}
+
+/// Logs at `RUST_LOG` (default: info for Ferrum, warn for openraft) into the test's captured
+/// output, which the test runner shows only for a failing test.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
 }
 
 pub async fn wait_until<T, E: std::fmt::Debug, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
