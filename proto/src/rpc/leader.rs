@@ -1,7 +1,8 @@
 //! Calling a replicated service — the master group, or the replicas of one partition — when any of its
 //! addresses may answer and only the leader serves: follow `NotLeader{leader}` hints, move on from dead
 //! or leaderless replicas, retry retryable errors with bounded exponential backoff, and remember the
-//! leader for the next call.
+//! leader for the next call. A replica that does not host the partition (yet, or any more: it is
+//! being created or was moved away) is passed over; only when every address says so does the call fail.
 //!
 //! Retries resend the same request, so a mutating request must be idempotent on the server (Ferrum's
 //! mutating messages carry an `OpId` for exactly this).
@@ -88,6 +89,7 @@ impl LeaderClient {
         let start = tokio::time::Instant::now();
         let mut backoff = self.policy.initial_backoff;
         let mut redirects_in_a_row = 0u32;
+        let mut not_hosting: Vec<String> = Vec::new();
         loop {
             let addr = self.current();
             let err = match self.pool.get(&addr).await {
@@ -104,6 +106,16 @@ impl LeaderClient {
                     redirects_in_a_row += 1;
                     self.prefer(&hint.addr);
                     continue;
+                }
+                RpcError::Remote(ErrorCode::PartitionNotFound(_) | ErrorCode::GroupNotFound(_)) => {
+                    if !not_hosting.contains(&addr) {
+                        not_hosting.push(addr.clone());
+                    }
+                    if not_hosting.len() >= self.state.lock().expect("leader state").addrs.len() {
+                        return Err(err);
+                    }
+                    redirects_in_a_row = 0;
+                    self.skip(&addr);
                 }
                 e if !e.is_retryable() => return Err(err),
                 _ => {
@@ -159,13 +171,23 @@ mod tests {
 
     /// A server that answers HELLO-like requests as leader or as a follower pointing at `leader`.
     async fn server(leader: Option<String>, served: Arc<AtomicU32>, stop: CancellationToken) -> String {
+        serve_as(
+            leader.map(|a| ErrorCode::NotLeader { leader: Some(LeaderHint { node: NodeId(9), addr: a }) }),
+            served,
+            stop,
+        )
+        .await
+    }
+
+    /// A server that fails every request with `error`, or serves it (`None`).
+    async fn serve_as(error: Option<ErrorCode>, served: Arc<AtomicU32>, stop: CancellationToken) -> String {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap().to_string();
         let h = handler_fn(move |_req: Incoming| {
-            let (leader, served) = (leader.clone(), served.clone());
+            let (error, served) = (error.clone(), served.clone());
             async move {
-                match leader {
-                    Some(a) => Err(ErrorCode::NotLeader { leader: Some(LeaderHint { node: NodeId(9), addr: a }) }),
+                match error {
+                    Some(e) => Err(e),
                     None => {
                         served.fetch_add(1, Ordering::SeqCst);
                         Ok(Outgoing::msg(&crate::msg::hello::HelloAck { version: 1, server: "leader".into() }))
@@ -202,6 +224,32 @@ mod tests {
         assert_eq!(c.leader().as_deref(), Some(leader.as_str()), "the leader is remembered");
         c.call(&Hello::ours()).await.unwrap();
         assert_eq!(served.load(Ordering::SeqCst), 2);
+        stop.cancel();
+    }
+
+    #[tokio::test]
+    async fn passes_over_a_replica_that_does_not_host_the_partition() {
+        let stop = CancellationToken::new();
+        let served = Arc::new(AtomicU32::new(0));
+        let missing = || Some(ErrorCode::PartitionNotFound(crate::PartitionId(6)));
+        let absent = serve_as(missing(), Arc::new(AtomicU32::new(0)), stop.clone()).await;
+        let leaderless =
+            serve_as(Some(ErrorCode::NotLeader { leader: None }), Arc::new(AtomicU32::new(0)), stop.clone());
+        let leaderless = leaderless.await;
+        let leader = server(None, served.clone(), stop.clone()).await;
+        let c =
+            LeaderClient::new(ConnPool::new(ClientConfig::default()), vec![leaderless, absent, leader], policy(5_000));
+        c.call(&Hello::ours()).await.unwrap();
+        assert_eq!(served.load(Ordering::SeqCst), 1);
+
+        // When no address hosts it, the call fails at once with that error instead of retrying.
+        let gone = serve_as(missing(), Arc::new(AtomicU32::new(0)), stop.clone()).await;
+        let also_gone = serve_as(missing(), Arc::new(AtomicU32::new(0)), stop.clone()).await;
+        let c = LeaderClient::new(ConnPool::new(ClientConfig::default()), vec![gone, also_gone], policy(60_000));
+        let t = std::time::Instant::now();
+        let err = c.call(&Hello::ours()).await.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::PartitionNotFound(crate::PartitionId(6)));
+        assert!(t.elapsed() < Duration::from_secs(5), "took {:?}", t.elapsed());
         stop.cancel();
     }
 
