@@ -118,6 +118,7 @@ impl Partition {
         self.live.write().expect("partition lock poisoned (a panic aborts the process)")
     }
 
+    /// Taken after `synced` when both are needed, never before.
     fn dirty(&self) -> MutexGuard<'_, Dirty> {
         self.dirty.lock().expect("dirty lock poisoned (a panic aborts the process)")
     }
@@ -205,8 +206,11 @@ impl Partition {
 
     /// True when something applied is not synced yet.
     pub fn needs_sync(&self) -> bool {
+        // Lock order is `synced` before `dirty` (as `sync` and `swap_in` take them): never hold
+        // `dirty` while waiting for `synced`.
+        let synced = self.synced_index();
         let d = self.dirty();
-        !d.extents.is_empty() || d.dir || d.applied > self.synced_index()
+        !d.extents.is_empty() || d.dir || d.applied > synced
     }
 
     /// fsyncs every extent written since the last sync, then records the applied index they cover.

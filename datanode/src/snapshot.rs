@@ -247,6 +247,45 @@ mod tests {
         assert_eq!(content(&partition(d2.path(), b"new")), content(&src));
     }
 
+    /// The background sync loop asks `needs_sync` while a snapshot is restored: the two took the
+    /// partition's `dirty` and `synced` locks in opposite orders and could deadlock, leaving a replica
+    /// that never finished installing its snapshot.
+    #[test]
+    fn restoring_while_the_sync_loop_polls_does_not_deadlock() {
+        let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let pairs = dump_pairs(&source(d1.path()));
+        let dst = std::sync::Arc::new(partition(d2.path(), b"m"));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let poller = {
+            let (dst, stop) = (dst.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::hint::black_box(dst.needs_sync());
+                }
+            })
+        };
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let restorer = {
+            let dst = dst.clone();
+            std::thread::spawn(move || {
+                for round in 0..200u64 {
+                    Staging::begin(&dst, b"m").unwrap();
+                    for (k, v) in &pairs {
+                        Staging::put(&dst, k, v).unwrap();
+                    }
+                    Staging::finish(&dst, 10 + round).unwrap();
+                }
+                done_tx.send(()).unwrap();
+            })
+        };
+        let finished = done_rx.recv_timeout(std::time::Duration::from_secs(120));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(finished.is_ok(), "restores stopped making progress (deadlock)");
+        restorer.join().unwrap();
+        poller.join().unwrap();
+        assert_eq!(dst.synced_index(), 209);
+    }
+
     #[test]
     fn a_restore_interrupted_by_a_crash_is_finished_or_discarded_at_open() {
         let d1 = tempfile::tempdir().unwrap();
