@@ -81,7 +81,7 @@ impl DataService {
     async fn serve(&self, req: Incoming) -> Result<Outgoing, ErrorCode> {
         let start = Instant::now();
         let kind = match req.opcode {
-            Opcode::RAFT_APPEND | Opcode::RAFT_VOTE | Opcode::RAFT_SNAPSHOT => return self.raft.handle_raft(req).await,
+            op if op.is_raft() => return self.raft.handle_raft(req).await,
             Opcode::MASTER_CREATE_PARTITION | Opcode::MASTER_DELETE_PARTITION => {
                 return crate::admin::handle(&self.raft, &self.ctx, req).await
             }

@@ -36,6 +36,8 @@ opcodes! {
     RAFT_APPEND = 0x0101;
     RAFT_VOTE = 0x0102;
     RAFT_SNAPSHOT = 0x0103;
+    // The leader hands its leadership to the receiver: campaign now (no openraft payload).
+    RAFT_ELECT = 0x0104;
 
     MASTER_REGISTER_NODE = 0x0201;
     MASTER_HEARTBEAT = 0x0202;
@@ -58,6 +60,7 @@ opcodes! {
     MASTER_DECOMMISSION_NODE = 0x0221;
     MASTER_REMOVE_NODE = 0x0222;
     MASTER_LIST_REPAIRS = 0x0223;
+    MASTER_TRANSFER_LEADER = 0x0224;
     // 0x0240-0x024F: master group and node addresses.
     MASTER_REMOVE_MASTER = 0x0240;
     MASTER_NODE_ADDRS = 0x0241;
@@ -106,6 +109,11 @@ opcodes! {
 impl Opcode {
     /// First opcode of the range reserved for test and demo apps (`0x0F00..=0x0FFF`).
     pub const TEST_RANGE_START: u16 = 0x0F00;
+
+    /// Raft traffic between the replicas of a group (`0x01xx`), which the Raft store serves.
+    pub fn is_raft(&self) -> bool {
+        self.0 >> 8 == 0x01
+    }
 
     /// The constant's name for opcodes defined here; `None` for unknown ones and the test range.
     pub fn name(&self) -> Option<&'static str> {

@@ -149,7 +149,7 @@ pub struct KvService {
 impl KvService {
     async fn serve(&self, req: Incoming) -> Result<Outgoing, ErrorCode> {
         match req.opcode {
-            Opcode::RAFT_APPEND | Opcode::RAFT_VOTE | Opcode::RAFT_SNAPSHOT => self.raft.handle_raft(req).await,
+            op if op.is_raft() => self.raft.handle_raft(req).await,
             OP_PUT => {
                 let p: Put = msg::decode(&req.meta)?;
                 let cmd = match p.value {
@@ -195,6 +195,11 @@ impl KvService {
                 let r: RemoveMember = msg::decode(&req.meta)?;
                 self.raft.remove_member(r.group, r.node).await?;
                 Ok(Outgoing::msg(&()))
+            }
+            Opcode::MASTER_TRANSFER_LEADER => {
+                // The same request the master sends a node; here the partition id is the group id.
+                let t: ferrum_proto::msg::repair::TransferLeader = msg::decode(&req.meta)?;
+                Ok(Outgoing::msg(&self.raft.transfer_leader(GroupId::from(t.partition), t.to).await?))
             }
             OP_SYNC => {
                 let s: SyncReq = msg::decode(&req.meta)?;

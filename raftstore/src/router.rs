@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::app::{App, AppFactory, GroupView};
 use crate::durability::{self, LastStop};
 use crate::error::RaftStoreError;
+use crate::handover::Handovers;
 use crate::log_store::LogStore;
 use crate::network::Network;
 use crate::recovery::{self, Recovering};
@@ -122,6 +123,8 @@ pub struct MultiRaft {
     /// The same with elections off, for groups that start recovering.
     recovering_config: Arc<openraft::Config>,
     recovering: Recovering,
+    /// Groups whose leadership this instance is handing to another replica (see [`crate::handover`]).
+    pub(crate) handovers: Handovers,
     store: Store,
     pool: ConnPool,
     /// Peers' current addresses, shared by every group's network.
@@ -152,6 +155,7 @@ impl MultiRaft {
             raft_config,
             recovering_config,
             recovering: Recovering::default(),
+            handovers: Handovers::default(),
             store,
             pool,
             routes: Arc::default(),
@@ -195,6 +199,35 @@ impl MultiRaft {
 
     pub fn node_id(&self) -> NodeId {
         self.cfg.node_id
+    }
+
+    pub(crate) fn config(&self) -> &MultiRaftConfig {
+        &self.cfg
+    }
+
+    pub(crate) fn pool(&self) -> &ConnPool {
+        &self.pool
+    }
+
+    pub(crate) fn is_recovering(&self, group: GroupId) -> bool {
+        self.recovering.contains(group)
+    }
+
+    /// The leader of `group` as this instance knows it, at its current address.
+    pub(crate) fn leader_hint(&self, group: GroupId) -> Option<LeaderHint> {
+        let h = self.handle(group)?;
+        let m = h.raft.metrics().borrow().clone();
+        let id = m.current_leader?;
+        let node = m.membership_config.membership().get_node(&id)?.clone();
+        Some(LeaderHint { node: NodeId::from(id), addr: self.routes.resolve(NodeId::from(id), &node.addr) })
+    }
+
+    /// Refuses a request while the group's leadership is being handed over, naming the new leader.
+    fn admit(&self, group: GroupId) -> Result<(), ErrorCode> {
+        match self.handovers.target(group) {
+            Some(to) => Err(ErrorCode::NotLeader { leader: Some(to) }),
+            None => Ok(()),
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -296,6 +329,7 @@ impl MultiRaft {
     /// applied it. On a follower: `NotLeader` with the leader's address when known.
     pub async fn write(&self, group: GroupId, cmd: Bytes) -> Result<Bytes, ErrorCode> {
         let h = self.get(group)?;
+        self.admit(group)?;
         match h.raft.client_write(Cmd(cmd)).await {
             Ok(resp) => Ok(resp.data.0),
             Err(e) => Err(self.write_error(group, e)),
@@ -322,6 +356,8 @@ impl MultiRaft {
     /// so a read that follows sees every acknowledged write (read-index).
     pub async fn read_barrier(&self, group: GroupId) -> Result<(), ErrorCode> {
         let h = self.get(group)?;
+        // Its heartbeat round would renew the followers' leases that a handover waits out.
+        self.admit(group)?;
         match h.raft.ensure_linearizable().await {
             Ok(_) => Ok(()),
             Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => Err(not_leader(&f, &self.routes)),
@@ -386,6 +422,10 @@ impl MultiRaft {
             Opcode::RAFT_SNAPSHOT => {
                 let rpc = postcard::from_bytes(&req.data).map_err(bad)?;
                 Ok(Outgoing::msg(&h.raft.install_snapshot(rpc).await))
+            }
+            Opcode::RAFT_ELECT => {
+                self.campaign(hdr.group).await?;
+                Ok(Outgoing::msg(&()))
             }
             other => Err(ErrorCode::UnknownOpcode(other.0)),
         }

@@ -214,3 +214,95 @@ async fn replace_a_dead_replica() {
         "the new replica should have caught up through a snapshot"
     );
 }
+
+/// Leadership handover (for spreading leaders): the leader of a group under a steady write load hands
+/// it to each other replica in turn. Every handover lands on the chosen replica, the writer never
+/// fails (it is redirected to the new leader), and every acknowledged write is on all replicas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn leadership_is_handed_over_under_writes() {
+    use ferrum_proto::msg::repair::TransferLeader;
+    use ferrum_proto::PartitionId;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    let dir = TestDir::named("multi_raft_handover");
+    let config = raft_config(&dir);
+    let nodes: Vec<Node> = (1..=3).map(|i| start_node(&dir, i, &config)).collect();
+    let addrs: Vec<String> = nodes.iter().map(|n| n.addr.to_string()).collect();
+    let pool = ConnPool::new(ClientConfig { request_timeout: Duration::from_secs(10), ..Default::default() });
+    for a in &addrs {
+        wait_for_async(&format!("{a} accepts"), T, || pool.get(a)).await;
+    }
+    let group = GroupId::from(1);
+    let members: Vec<(NodeId, String)> = nodes.iter().map(|n| (n.id, n.addr.to_string())).collect();
+    for a in &addrs {
+        pool.call(a, &GroupCreate { group, members: members.clone() }).await.unwrap();
+    }
+    put(&pool, &addrs, group, "k0", "v0").await;
+
+    // A writer that records the longest time it waited for one acknowledgement.
+    let stop = Arc::new(AtomicBool::new(false));
+    let longest_ms = Arc::new(AtomicU64::new(0));
+    let written = Arc::new(AtomicU64::new(1));
+    let writer = {
+        let (pool, addrs, stop) = (pool.clone(), addrs.clone(), stop.clone());
+        let (longest_ms, written) = (longest_ms.clone(), written.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let n = written.load(Ordering::Relaxed);
+                let t = std::time::Instant::now();
+                put(&pool, &addrs, group, &format!("k{n}"), &format!("v{n}")).await;
+                longest_ms.fetch_max(t.elapsed().as_millis() as u64, Ordering::Relaxed);
+                written.store(n + 1, Ordering::Relaxed);
+            }
+        })
+    };
+
+    let leader_of = |addr: String| {
+        let pool = pool.clone();
+        async move { pool.call(&addr, &GroupStatusReq { group }).await.ok().and_then(|s| s.leader) }
+    };
+    for round in 0..4 {
+        let current = wait_for_async("a leader", T, || async {
+            leader_of(addrs[0].clone()).await.ok_or("no leader".to_string())
+        })
+        .await;
+        // The next replica in turn: over the rounds every replica takes over at least once.
+        let i = nodes.iter().position(|n| n.id == current).unwrap();
+        let (to, at) = (nodes[(i + 1) % nodes.len()].id, &addrs[i]);
+        let t = std::time::Instant::now();
+        let req = TransferLeader { partition: PartitionId(group.get()), to };
+        let now = pool.call(at, &req).await.unwrap_or_else(|e| panic!("handover {current} -> {to}: {e}"));
+        eprintln!("handover {current} -> {to}: leader {now} after {:?}", t.elapsed());
+        assert_eq!(now, to, "round {round}: the chosen replica leads");
+        for a in &addrs {
+            wait_for_async(&format!("{a} sees leader {to}"), T, || async {
+                match leader_of(a.clone()).await {
+                    Some(l) if l == to => Ok(()),
+                    other => Err(format!("{other:?}")),
+                }
+            })
+            .await;
+        }
+        // Writes go on at the new leader.
+        let before = written.load(Ordering::Relaxed);
+        wait_for_async("writes after the handover", T, || async {
+            let n = written.load(Ordering::Relaxed);
+            (n >= before + 20).then_some(()).ok_or(format!("{n} written"))
+        })
+        .await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.await.expect("the writer never failed");
+    let (written, longest) = (written.load(Ordering::Relaxed), longest_ms.load(Ordering::Relaxed));
+    eprintln!("writer: {written} writes, longest wait {longest} ms");
+    // A handover stalls the group for about one leader lease (election_timeout_max, 1 s here).
+    assert!(longest < 8_000, "a write waited {longest} ms");
+
+    converged(&pool, &addrs, group).await;
+    for i in 0..written {
+        for a in &addrs {
+            assert_local(&pool, a, group, &format!("k{i}"), &format!("v{i}")).await;
+        }
+    }
+}

@@ -31,7 +31,7 @@ impl MasterService {
     async fn serve(&self, req: Incoming) -> Result<Outgoing, ErrorCode> {
         let m = &self.master;
         match req.opcode {
-            Opcode::RAFT_APPEND | Opcode::RAFT_VOTE | Opcode::RAFT_SNAPSHOT => m.raft.handle_raft(req).await,
+            op if op.is_raft() => m.raft.handle_raft(req).await,
             Opcode::MASTER_REGISTER_NODE => typed(&req, |r| m.register_node(r)).await,
             Opcode::MASTER_HEARTBEAT => typed(&req, |r| async { m.heartbeat(r) }).await,
             // Answered locally by the cache, whatever the leadership.

@@ -31,6 +31,17 @@ pub struct ChangeProgress {
 
 rpc!(ChangeReplicas => ChangeProgress, MASTER_CHANGE_REPLICAS);
 
+/// Master → the partition's leader (others answer `NotLeader`): hand the leadership to its voter `to`,
+/// to spread leaders evenly. The partition refuses new requests for about one election timeout
+/// (answering `NotLeader` naming `to`). Answers the leader afterwards (normally `to`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferLeader {
+    pub partition: PartitionId,
+    pub to: NodeId,
+}
+
+rpc!(TransferLeader => NodeId, MASTER_TRANSFER_LEADER);
+
 /// Admin → master: move every replica off `node` (add the new one first, then remove this one), then
 /// keep it empty. Idempotent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use ferrum_proto::msg::master::{CreatePartition, DeletePartition, NodeRole};
-use ferrum_proto::msg::repair::ChangeReplicas;
+use ferrum_proto::msg::repair::{ChangeReplicas, TransferLeader};
 use ferrum_proto::msg::topology::PartitionKind;
 use ferrum_proto::msg::{self};
 use ferrum_proto::rpc::{Handler, Incoming, Outgoing};
@@ -70,13 +70,17 @@ impl<S: Handler> NodeHandler<S> {
 
     async fn route(&self, req: Incoming) -> Result<Outgoing, ErrorCode> {
         match req.opcode {
-            Opcode::RAFT_APPEND | Opcode::RAFT_VOTE | Opcode::RAFT_SNAPSHOT => self.raft.handle_raft(req).await,
+            op if op.is_raft() => self.raft.handle_raft(req).await,
             Opcode::MASTER_CREATE_PARTITION => self.create_partition(req).await,
             Opcode::MASTER_DELETE_PARTITION => self.delete_partition(req).await,
             Opcode::MASTER_CHANGE_REPLICAS => {
                 let c: ChangeReplicas = msg::decode(&req.meta)?;
                 let p = self.raft.change_replicas(GroupId::from(c.partition), c.remove, c.add.node, c.add.addr).await?;
                 Ok(Outgoing::msg(&p))
+            }
+            Opcode::MASTER_TRANSFER_LEADER => {
+                let t: TransferLeader = msg::decode(&req.meta)?;
+                Ok(Outgoing::msg(&self.raft.transfer_leader(GroupId::from(t.partition), t.to).await?))
             }
             Opcode::MASTER_GET_RESOURCES => {
                 self.resource_requests.inc();
