@@ -76,6 +76,10 @@ pub struct MasterSection {
     pub repair_grace_ms: u64,
     /// Replica moves (repairs and decommissions) in flight at once, cluster-wide.
     pub repair_concurrency: u32,
+    /// How often the leader spreads partition leaders evenly over instances and hosts (a few
+    /// leadership handovers per pass, each stalling its partition for about one election timeout);
+    /// 0 turns it off. At least 1000 (node heartbeats report leaders once a second).
+    pub leader_balance_interval_ms: u64,
 }
 
 impl Default for MasterSection {
@@ -100,6 +104,7 @@ impl Default for MasterSection {
             node_rpc_timeout_ms: 10_000,
             repair_grace_ms: 300_000,
             repair_concurrency: 8,
+            leader_balance_interval_ms: 10_000,
         }
     }
 }
@@ -128,6 +133,11 @@ impl MasterSection {
         Duration::from_millis(self.dead_after_ms + self.repair_grace_ms)
     }
 
+    /// `None`: leader balancing is off.
+    pub fn leader_balance_interval(&self) -> Option<Duration> {
+        (self.leader_balance_interval_ms > 0).then(|| Duration::from_millis(self.leader_balance_interval_ms))
+    }
+
     pub fn reconcile_interval(&self) -> Duration {
         Duration::from_millis(self.reconcile_interval_ms)
     }
@@ -148,6 +158,13 @@ impl MasterSection {
         ];
         if let Some((key, v)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(bad(key, &v.to_string(), "must be greater than 0"));
+        }
+        if self.leader_balance_interval_ms != 0 && self.leader_balance_interval_ms < 1000 {
+            return Err(bad(
+                "leader_balance_interval_ms",
+                &self.leader_balance_interval_ms.to_string(),
+                "must be 0 (off) or at least 1000",
+            ));
         }
         if self.dead_after_ms <= self.suspect_after_ms {
             return Err(bad(

@@ -28,6 +28,8 @@ pub struct MasterMetrics {
     moves_finished: Gauge<u64, std::sync::atomic::AtomicU64>,
     decommissioning: Gauge,
     leader: Gauge,
+    partition_leaders: Family<Labels, Gauge>,
+    leader_transfers: Gauge<u64, std::sync::atomic::AtomicU64>,
 }
 
 fn label(k: &str, v: &str) -> Labels {
@@ -71,6 +73,16 @@ impl MasterMetrics {
             );
             reg.register("decommissioning_nodes", "Nodes being decommissioned", m.decommissioning.clone());
             reg.register("leader", "1 on the master group's leader", m.leader.clone());
+            reg.register(
+                "partition_leaders",
+                "Partitions each node reports leading (leader only): how evenly leaders are spread",
+                m.partition_leaders.clone(),
+            );
+            reg.register(
+                "leader_transfers",
+                "Leadership handovers made to spread leaders since this master started",
+                m.leader_transfers.clone(),
+            );
             reg.register(
                 "resource_fetches",
                 "GetResources calls made to other instances (cache misses)",
@@ -136,5 +148,11 @@ impl MasterMetrics {
         self.bytes_rebuilt.set(master.repairs.bytes_rebuilt());
         self.moves_finished.set(master.repairs.finished());
         self.leader.set(leader as i64);
+        self.leader_transfers.set(master.leader_transfers.get());
+        let leads = if leader { master.leaders_per_node() } else { Default::default() };
+        for n in st.nodes.values() {
+            let count = leads.get(&n.id).copied().unwrap_or(0) as i64;
+            self.partition_leaders.get_or_create(&label("node", &n.id.to_string())).set(count);
+        }
     }
 }

@@ -128,6 +128,7 @@ pub async fn start(config: MasterConfig) -> Result<RunningMaster, MasterError> {
     let stop = inst.shutdown.token();
     tokio::spawn(master.clone().run_background(stop.clone()));
     tokio::spawn(master.clone().run_repairs(stop.clone()));
+    tokio::spawn(master.clone().run_leader_balance(stop.clone()));
     MasterMetrics::register(&inst.metrics, master.clone(), stop.clone());
 
     let admin_addr = match cfg.admin_listen {

@@ -106,12 +106,15 @@ impl MultiRaft {
         let lease = self.config().election_timeout_max;
 
         // Writes admitted just before the handover began may still be appended: wait until the target
-        // holds everything and it stayed that way for a whole lease.
+        // holds everything and it stayed that way for a whole lease (bounded: a target that cannot
+        // keep up, or a stream of late entries, ends the attempt).
+        let deadline = tokio::time::Instant::now() + lease * 4;
         let mut last = None;
-        for _ in 0..3 {
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let caught_up = h
                 .raft
-                .wait(Some(lease * 3))
+                .wait(Some(left))
                 .metrics(
                     |m| {
                         let matched = m.replication.as_ref().and_then(|r| r.get(&to.get()).cloned()).flatten();
@@ -124,10 +127,13 @@ impl MultiRaft {
                 )
                 .await
                 .map_err(|e| ErrorCode::Unavailable(format!("group {group}: node {to} did not catch up: {e}")))?;
-            if last == caught_up.last_log_index {
+            if last.is_some() && last == caught_up.last_log_index {
                 break;
             }
             last = caught_up.last_log_index;
+            if tokio::time::Instant::now() + lease + LEASE_MARGIN > deadline {
+                return Err(ErrorCode::Busy);
+            }
             tokio::time::sleep(lease + LEASE_MARGIN).await;
         }
 

@@ -160,6 +160,7 @@ pub fn nodes(v: &Value, as_json: bool) -> Result<String, CliError> {
                 },
                 n.meta_partitions.to_string(),
                 n.data_partitions.to_string(),
+                n.leaders.to_string(),
                 bytes(n.disk_free),
                 bytes(n.disk_total),
                 seen,
@@ -167,7 +168,7 @@ pub fn nodes(v: &Value, as_json: bool) -> Result<String, CliError> {
         })
         .collect();
     Ok(table(
-        &["ID", "ROLE", "ADDRESS", "HOST", "STATUS", "META", "DATA", "DISK FREE", "DISK TOTAL", "HEARTBEAT"],
+        &["ID", "ROLE", "ADDRESS", "HOST", "STATUS", "META", "DATA", "LEADS", "DISK FREE", "DISK TOTAL", "HEARTBEAT"],
         &rows,
     ))
 }

@@ -7,6 +7,8 @@
 mod growth;
 mod handler;
 mod info;
+mod leader_plan;
+mod leaders;
 mod members;
 mod node_calls;
 mod nodes;
@@ -47,6 +49,8 @@ pub struct Master {
     ops: tokio::sync::Mutex<()>,
     /// The leader's drivers of replica moves (soft state; the moves themselves are in `state`).
     pub repairs: repair::Drivers,
+    /// Leadership handovers made to spread leaders (soft state, for metrics).
+    pub leader_transfers: leaders::LeaderTransfers,
 }
 
 impl Master {
@@ -72,6 +76,7 @@ impl Master {
             cfg,
             ops: tokio::sync::Mutex::new(()),
             repairs: repair::Drivers::default(),
+            leader_transfers: leaders::LeaderTransfers::default(),
         }
     }
 

@@ -69,6 +69,7 @@ impl Master {
 
     pub async fn list_nodes(&self) -> Result<Vec<NodeInfo>, ErrorCode> {
         self.lead().await?;
+        let leaders = self.leaders_per_node();
         let st = self.state.read().expect("state lock");
         let mut per_node: HashMap<NodeId, (u64, u64)> = HashMap::new();
         for p in st.partitions.values() {
@@ -100,6 +101,7 @@ impl Master {
                     disk_free: seen.as_ref().map_or(0, |s| s.disk_free),
                     decommissioning: st.decommissioning.contains_key(&n.id),
                     hosted_partitions: seen.as_ref().map_or(0, |s| s.partitions.len() as u64),
+                    leaders: leaders.get(&n.id).copied().unwrap_or(0),
                 }
             })
             .collect())

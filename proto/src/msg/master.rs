@@ -203,6 +203,9 @@ pub struct NodeInfo {
     /// whatever the master assigns it.
     #[serde(default)]
     pub hosted_partitions: u64,
+    /// Partitions whose leader it reported being in its last heartbeat.
+    #[serde(default)]
+    pub leaders: u64,
 }
 
 rpc!(ListNodes => Vec<NodeInfo>, MASTER_LIST_NODES);
