@@ -10,7 +10,7 @@ use crate::metrics;
 use crate::service::DataService;
 
 /// Blocks verified per scrub step (1 MiB): small enough to keep lock hold times short.
-const SCRUB_STEP_BLOCKS: u64 = 16;
+const SCRUB_STEP_BLOCKS: u64 = (1 << 20) / crate::block::BLOCK_SIZE;
 
 /// Starts the background tasks; they stop with `stop`.
 pub fn start(svc: &Arc<DataService>, stop: CancellationToken) {

@@ -1,4 +1,4 @@
-//! One extent: a sparse data file plus a CRC sidecar (one [`BlockEntry`] per 64 KiB block), and the
+//! One extent: a sparse data file plus a CRC sidecar (one [`BlockEntry`] per 4 KiB block), and the
 //! lock that keeps the two consistent.
 //!
 //! Writers (Raft apply, repair, snapshot restore) take the lock exclusively, readers (client reads,

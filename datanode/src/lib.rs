@@ -1,5 +1,5 @@
 //! Ferrum datanode: hosts data partitions, each a Raft group whose state is a set of extents (sparse
-//! files with a CRC32 per 64 KiB block) in the partition's directory.
+//! files with a CRC32 per 4 KiB block) in the partition's directory.
 //!
 //! On disk and in memory:
 //! - [`block`]: CRC blocks and their records; [`extent`]: one extent's data and CRC files;

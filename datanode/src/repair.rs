@@ -71,6 +71,10 @@ impl Repairer {
                 let Ok(client) = self.pool.get(addr).await else { continue };
                 let Ok((resp, data)) = client.call_with_data(&req, bytes::Bytes::new()).await else { continue };
                 let Some(copy) = resp.blocks.first() else { continue };
+                if u64::from(resp.block_size) != crate::block::BLOCK_SIZE {
+                    // A replica written with another block size (another format) cannot be a source.
+                    continue;
+                }
                 if copy.index < bad.entry.index {
                     behind = true;
                     continue;

@@ -33,7 +33,7 @@ use crate::repair::Repairer;
 /// Read attempts when blocks fail their CRC (each followed by a repair).
 const READ_ATTEMPTS: usize = 3;
 /// Most blocks one `ReadBlocks` returns (16 MiB).
-const MAX_READ_BLOCKS: u32 = 256;
+const MAX_READ_BLOCKS: u32 = ((16 << 20) / BLOCK_SIZE) as u32;
 
 pub struct DataService {
     raft: Arc<MultiRaft>,

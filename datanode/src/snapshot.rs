@@ -36,7 +36,7 @@ use crate::layout::{sync_dir, write_atomic, Layout, FORMAT_VERSION};
 use crate::partition::Partition;
 
 /// Blocks per dumped chunk: 1 MiB, the raftstore snapshot file's compression block.
-const CHUNK_BLOCKS: u64 = 16;
+const CHUNK_BLOCKS: u64 = (1 << 20) / BLOCK_SIZE;
 const BASE: &str = "BASE";
 const COMPLETE: &str = "COMPLETE";
 
