@@ -114,6 +114,10 @@ impl LeaderClient {
         deadline: tokio::time::Instant,
         cut_at_deadline: bool,
     ) -> Result<(R::Response, Bytes), RpcError> {
+        if cut_at_deadline && tokio::time::Instant::now() >= deadline {
+            // Out of time before the first attempt: sending would only leave work behind.
+            return Err(RpcError::Timeout);
+        }
         let mut backoff = self.policy.initial_backoff;
         let mut redirects_in_a_row = 0u32;
         loop {
