@@ -114,13 +114,14 @@ impl LeaderClient {
         deadline: tokio::time::Instant,
         cut_at_deadline: bool,
     ) -> Result<(R::Response, Bytes), RpcError> {
-        if cut_at_deadline && tokio::time::Instant::now() >= deadline {
-            // Out of time before the first attempt: sending would only leave work behind.
-            return Err(RpcError::Timeout);
-        }
         let mut backoff = self.policy.initial_backoff;
         let mut redirects_in_a_row = 0u32;
+        let mut last = None;
         loop {
+            if cut_at_deadline && tokio::time::Instant::now() >= deadline {
+                // Out of time: sending now would only leave work behind on a server.
+                return Err(last.unwrap_or(RpcError::Timeout));
+            }
             let addr = self.current();
             let attempt = async {
                 let client = self.pool.get(&addr).await?;
@@ -135,24 +136,33 @@ impl LeaderClient {
                 Ok(ok) => return Ok(ok),
                 Err(e) => e,
             };
-            match &err {
-                RpcError::Remote(ErrorCode::NotLeader { leader: Some(hint) }) if redirects_in_a_row < 3 => {
+            if let RpcError::Remote(ErrorCode::NotLeader { leader: Some(hint) }) = &err {
+                if redirects_in_a_row < 3 {
                     // Follow the hint at once; a few hops in a row without success means hints are
                     // stale (an election is under way), so fall through to backing off.
                     redirects_in_a_row += 1;
                     self.prefer(&hint.addr);
+                    last = Some(err);
                     continue;
                 }
-                e if !e.is_retryable() => return Err(err),
-                _ => {
-                    redirects_in_a_row = 0;
-                    self.skip(&addr);
-                }
             }
-            if tokio::time::Instant::now() + backoff > deadline {
+            if !err.is_retryable() {
                 return Err(err);
             }
-            tokio::time::sleep(backoff).await;
+            redirects_in_a_row = 0;
+            self.skip(&addr);
+            let now = tokio::time::Instant::now();
+            if cut_at_deadline {
+                // Retries go on until the deadline itself, not a backoff short of it: the caller was
+                // promised that much patience.
+                tokio::time::sleep_until(deadline.min(now + backoff)).await;
+            } else {
+                if now + backoff > deadline {
+                    return Err(err);
+                }
+                tokio::time::sleep(backoff).await;
+            }
+            last = Some(err);
             backoff = (backoff * 2).min(self.policy.max_backoff);
         }
     }
@@ -254,6 +264,23 @@ mod tests {
         let err = c.call(&Hello::ours()).await.unwrap_err();
         assert!(matches!(err, RpcError::Connect { .. }), "{err:?}");
         assert!(t.elapsed() < Duration::from_secs(3));
+    }
+
+    #[tokio::test]
+    async fn with_a_deadline_retries_go_on_until_it_and_end_there() {
+        let dead = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().to_string()
+        };
+        // Backoff of up to 500 ms: giving up "when the next pause would pass the deadline" would end
+        // up to that much early.
+        let c = LeaderClient::new(ConnPool::new(ClientConfig::default()), vec![dead], RetryPolicy::default());
+        let t = std::time::Instant::now();
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(1_200);
+        let err = c.call_until(&Hello::ours(), deadline).await.unwrap_err();
+        assert!(matches!(err, RpcError::Connect { .. }), "the last error, not a made-up one: {err:?}");
+        assert!(t.elapsed() >= Duration::from_millis(1_200), "{:?}", t.elapsed());
+        assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
     }
 
     #[tokio::test]
