@@ -1,5 +1,7 @@
 //! A partition that loses its majority, under a live FUSE mount with `--op-timeout 5`: on a 3-replica
-//! volume over 3 datanodes and 3 metanodes, two datanodes (then two metanodes) are SIGKILLed. Every
+//! volume over 3 datanodes and 3 metanodes, two datanodes are stopped (SIGSTOP) for less than the op
+//! timeout, and an fsync meanwhile waits for them and succeeds. Then two datanodes (later two
+//! metanodes) are SIGKILLed. Every
 //! operation that needs them must keep retrying for the op timeout, then fail with EIO — not earlier,
 //! and not much later (both bounds are asserted, and each latency is printed: run with
 //! `--no-capture`). When the nodes return, the same mount (never remounted) serves new writes again by
@@ -26,6 +28,9 @@ const AT_LEAST: Duration = Duration::from_millis(OP_TIMEOUT.as_millis() as u64 -
 /// Generous for a debug build on a loaded 2-core machine, and for the kernel, which tries a failed
 /// read once more on its own.
 const AT_MOST: Duration = Duration::from_secs(25);
+/// How long two datanodes are stopped (SIGSTOP) in the "majority returns in time" case: well inside
+/// the op timeout, and shorter than the election timeout (2-4 s), so no election is needed.
+const STOPPED_FOR: Duration = Duration::from_millis(1500);
 /// For the cluster to elect leaders again and the client to notice.
 const RECOVERY: Duration = Duration::from_secs(120);
 
@@ -68,6 +73,12 @@ fn fails_with_eio_in_time<T: std::fmt::Debug>(what: &str, op: impl FnOnce() -> i
     took
 }
 
+fn signal_all_but_first(nodes: &mut [Instance], signal: libc::c_int) {
+    for n in nodes.iter_mut().skip(1) {
+        n.proc.signal(signal);
+    }
+}
+
 fn kill_all_but_first(nodes: &mut [Instance]) {
     for n in nodes.iter_mut().skip(1) {
         n.proc.sigkill();
@@ -98,6 +109,25 @@ async fn without_a_majority_operations_fail_with_eio_at_the_op_timeout_and_resum
         let acked = m.mnt.join("acked");
         let acked_bytes = pattern(1 << 20, 1);
         write_synced(&acked, &acked_bytes).unwrap();
+
+        // A majority that comes back within the op timeout: the fsync waits for it and succeeds.
+        let returning = m.mnt.join("returning");
+        let returning_bytes = pattern(300 << 10, 4);
+        signal_all_but_first(&mut c.datanodes, libc::SIGSTOP);
+        let t = Instant::now();
+        let writer = {
+            let (path, bytes) = (returning.clone(), returning_bytes.clone());
+            std::thread::spawn(move || write_synced(&path, &bytes))
+        };
+        // How long the majority stays away (the fault itself, not a wait for a condition).
+        std::thread::sleep(STOPPED_FOR);
+        signal_all_but_first(&mut c.datanodes, libc::SIGCONT);
+        writer.join().unwrap().expect("write + fsync while the majority is away for less than the op timeout");
+        let waited = t.elapsed();
+        assert!(waited >= STOPPED_FOR && waited <= AT_MOST, "{waited:?}");
+        println!(
+            "majority loss: datanodes stopped for {STOPPED_FOR:?}: write + fsync waited and succeeded in {waited:.2?}"
+        );
 
         // Data: two of the three replicas of every data partition are gone.
         kill_all_but_first(&mut c.datanodes);
@@ -144,6 +174,7 @@ async fn without_a_majority_operations_fail_with_eio_at_the_op_timeout_and_resum
 
         let check = |mnt: &Path| {
             assert_eq!(read(&mnt.join("acked")).unwrap(), acked_bytes);
+            assert_eq!(read(&mnt.join("returning")).unwrap(), returning_bytes);
             assert_eq!(read(&mnt.join("after-data")).unwrap(), after_data_bytes);
             assert_eq!(read(&mnt.join("after-meta")).unwrap(), b"after");
             let held = read(&mnt.join("held")).unwrap();
