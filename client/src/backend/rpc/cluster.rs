@@ -5,8 +5,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use bytes::Bytes;
 use ferrum_proto::msg::master::{GetVolume, GetVolumeView, VolumeViewReply};
 use ferrum_proto::msg::meta::MetaRoute;
@@ -14,6 +12,7 @@ use ferrum_proto::msg::topology::{Replica, VolumeView};
 use ferrum_proto::msg::Rpc;
 use ferrum_proto::rpc::{ClientConfig, ConnPool, LeaderClient, RetryPolicy, RpcError};
 use ferrum_proto::{ErrorCode, InodeId, LeaderHint, PartitionId};
+use tokio::time::Instant;
 
 use super::ops::OpIds;
 use crate::backend::deadline;
