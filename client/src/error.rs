@@ -30,6 +30,12 @@ impl From<RpcError> for FsError {
 }
 
 impl FsError {
+    /// Whether trying again later may succeed: the cluster could not answer (no leader, no majority,
+    /// a node unreachable, a timeout), not that it refused.
+    pub fn is_transient(&self) -> bool {
+        self.code().is_some_and(ErrorCode::is_retryable)
+    }
+
     /// The wire code, when there is one.
     pub fn code(&self) -> Option<&ErrorCode> {
         match self {

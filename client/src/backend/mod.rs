@@ -18,6 +18,7 @@ use ferrum_proto::msg::meta::{Cred, ExtentListResp, ReadDirResp, RenameResp, Unl
 use ferrum_proto::msg::name::Name;
 use ferrum_proto::{ErrorCode, ExtentId, InodeId, PartitionId};
 
+pub mod deadline;
 pub mod memory;
 pub mod rpc;
 

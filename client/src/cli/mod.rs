@@ -40,6 +40,13 @@ pub struct MountArgs {
     /// Seconds the kernel may cache name lookups.
     #[arg(long, default_value_t = 1.0)]
     pub entry_timeout: f64,
+    /// Seconds every operation on the cluster keeps trying when it cannot be served (a partition
+    /// without a leader or without a live majority, nodes unreachable): it retries other replicas,
+    /// new leaders and the majority's return for this long, then fails with EIO. Buffered writes
+    /// are retried for as long before they are dropped; that failure is reported by the file's
+    /// next write, fsync or close. What fsync acknowledged is never lost.
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub op_timeout: f64,
     /// Mount read-only.
     #[arg(long)]
     pub read_only: bool,

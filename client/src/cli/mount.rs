@@ -55,9 +55,14 @@ fn serve(args: MountArgs, mountpoint: std::path::PathBuf) -> Result<(), CliError
     };
     logging::init(&args.log, sink)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("ferrum-mount").build()?;
+    let op_timeout = secs(args.op_timeout, "op-timeout")?;
+    if op_timeout.is_zero() {
+        return Err("--op-timeout must be more than 0 seconds".into());
+    }
     let cfg = VfsConfig {
         attr_ttl: secs(args.attr_timeout, "attr-timeout")?,
         entry_ttl: secs(args.entry_timeout, "entry-timeout")?,
+        op_timeout,
         ..VfsConfig::default()
     };
     let (label, mounted) = if args.memory {
@@ -65,7 +70,8 @@ fn serve(args: MountArgs, mountpoint: std::path::PathBuf) -> Result<(), CliError
         ("memory".to_string(), mount(&rt, vfs, &args, &mountpoint, "ferrum:memory")?)
     } else {
         let volume = args.volume.clone().expect("clap requires --volume without --memory");
-        let (meta, data) = rt.block_on(rpc::connect(args.master.clone(), &volume, ClusterConfig::default()))?;
+        let cluster = ClusterConfig { op_timeout, ..ClusterConfig::default() };
+        let (meta, data) = rt.block_on(rpc::connect(args.master.clone(), &volume, cluster))?;
         let vfs = Vfs::new(meta, data, cfg);
         (volume.clone(), mount(&rt, vfs, &args, &mountpoint, &format!("ferrum:{volume}"))?)
     };

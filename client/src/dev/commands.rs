@@ -150,16 +150,16 @@ fn start_all(c: &mut Cluster, args: &UpArgs) -> Result<(), String> {
     cluster_api::wait_ready(c, args.metanodes as usize, args.datanodes as usize, deadline)?;
     cluster_api::create_volume(c, &args.volume, args.replicas, deadline)?;
     if let Some(mnt) = &args.mount {
-        mount(c, mnt, deadline)?;
+        mount(c, mnt, args.op_timeout, deadline)?;
     }
     Ok(())
 }
 
-fn mount(c: &mut Cluster, mnt: &Path, deadline: Instant) -> Result<(), String> {
+fn mount(c: &mut Cluster, mnt: &Path, op_timeout: Option<f64>, deadline: Instant) -> Result<(), String> {
     std::fs::create_dir_all(mnt).map_err(|e| format!("mountpoint {}: {e}", mnt.display()))?;
     let mnt = mnt.canonicalize().map_err(|e| format!("mountpoint {}: {e}", mnt.display()))?;
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
-    let argv = vec![
+    let mut argv = vec![
         me.display().to_string(),
         "mount".into(),
         "--master".into(),
@@ -167,8 +167,11 @@ fn mount(c: &mut Cluster, mnt: &Path, deadline: Instant) -> Result<(), String> {
         "--volume".into(),
         c.volume.clone(),
         "--foreground".into(),
-        mnt.display().to_string(),
     ];
+    if let Some(secs) = op_timeout {
+        argv.extend(["--op-timeout".into(), secs.to_string()]);
+    }
+    argv.push(mnt.display().to_string());
     let log = c.dir.join("client.log");
     let pid = process::spawn(&argv, &log, &c.dir)?;
     c.mount = Some(mnt.clone());

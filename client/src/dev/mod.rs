@@ -75,6 +75,10 @@ pub struct UpArgs {
     /// First port; each instance takes a block of 4 consecutive ports from here.
     #[arg(long, default_value_t = 27000)]
     pub base_port: u16,
+    /// `ferrum mount --op-timeout` for the mount: seconds an operation retries when the cluster cannot
+    /// serve it, then EIO (default: the mount's, 60).
+    #[arg(long, value_name = "SECS")]
+    pub op_timeout: Option<f64>,
     /// How long to wait for the cluster to become healthy, in seconds.
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,

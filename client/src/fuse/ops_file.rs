@@ -50,7 +50,10 @@ impl<M: MetaBackend, D: DataBackend> FuseFs<M, D> {
         self.spawn(async move {
             match vfs.read(fh.0, offset, size).await {
                 Ok(bytes) => reply.data(&bytes),
-                Err(e) => reply.error(errno(&e)),
+                Err(e) => {
+                    tracing::debug!(fh = fh.0, offset, size, error = %e, "read failed");
+                    reply.error(errno(&e))
+                }
             }
         });
     }

@@ -25,6 +25,10 @@ pub struct VfsConfig {
     pub readdir_page: u32,
     /// Attributes kept by the client-side attribute cache.
     pub attr_cache_capacity: usize,
+    /// How long a write-back keeps trying after a transient failure (no leader, no majority, a
+    /// timeout) before it gives up on the buffered bytes and reports the error: the mount's op
+    /// timeout, the same bound every call to the cluster has.
+    pub op_timeout: Duration,
 }
 
 impl Default for VfsConfig {
@@ -42,6 +46,7 @@ impl Default for VfsConfig {
             readahead_max: 8 << 20,
             readdir_page: 1024,
             attr_cache_capacity: 65_536,
+            op_timeout: Duration::from_secs(60),
         }
     }
 }

@@ -146,7 +146,7 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
     /// unlinked while open and this was its last handle here.
     pub async fn release(&self, fh: Fh) -> Result<()> {
         let h = self.file(fh)?;
-        let flushed = self.flush_node(&h.node).await;
+        let flushed = self.flush_node_twice(&h.node).await;
         self.inner.files.lock().expect("files lock").remove(&fh);
         if self.release_node(&h.node) {
             self.evict_later(h.node.ino);
@@ -159,7 +159,7 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
         let nodes: Vec<Arc<OpenInode>> = self.inner.open.lock().expect("open lock").values().cloned().collect();
         let mut first_err = Ok(());
         for node in nodes {
-            if let Err(e) = self.flush_node(&node).await {
+            if let Err(e) = self.flush_node_twice(&node).await {
                 tracing::error!(inode = %node.ino, error = %e, "flush at unmount failed; buffered writes lost");
                 first_err = first_err.and(Err(e));
             }

@@ -9,16 +9,22 @@
 //! are no new keys: it is what moves the file's mtime.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use ferrum_proto::msg::extent::ExtentKey;
 use futures_util::{stream, StreamExt, TryStreamExt};
+use tokio::time::Instant;
 
 use super::extent_map::{ExtentMap, Segment};
 use super::open_inode::{AppendCursor, OpenInode};
 use super::Vfs;
-use crate::backend::{DataBackend, ExtentAddr, MetaBackend};
+use crate::backend::{deadline, DataBackend, ExtentAddr, MetaBackend};
 use crate::error::Result;
+
+/// First pause before a failed write-back is tried again; doubled up to [`MAX_RETRY_BACKOFF`].
+const RETRY_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(1);
 
 /// One datanode write: consecutive bytes of one extent.
 struct WriteJob {
@@ -63,14 +69,35 @@ fn push_job(jobs: &mut Vec<WriteJob>, chunk: usize, at: ExtentAddr, mut offset: 
 
 impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
     /// Makes everything buffered for `node` durable; returns (and clears) any write-back error.
+    ///
+    /// A write-back that failed while this one waited for the lock is reported at once, without
+    /// sending what is still buffered: the caller learns of the failure one op timeout after it began,
+    /// not two. Those bytes stay buffered for the next flush ([`Vfs::flush_node_twice`]).
     pub(super) async fn flush_node(&self, node: &Arc<OpenInode>) -> Result<()> {
         let _serial = node.flush_lock.lock().await;
+        node.lock().take_error()?;
         let _ = self.write_back(node).await;
         node.lock().take_error()
     }
 
+    /// [`Vfs::flush_node`] for a last chance (release, unmount): if it reported an earlier failure,
+    /// what stayed buffered is sent too, and the first error is returned.
+    pub(super) async fn flush_node_twice(&self, node: &Arc<OpenInode>) -> Result<()> {
+        let first = self.flush_node(node).await;
+        if first.is_err() && node.lock().has_unflushed() {
+            let _ = self.flush_node(node).await;
+        }
+        first
+    }
+
     /// Sends what is buffered now. The caller holds `node.flush_lock`. A failure is also left in the
     /// node, for whoever reports it to the application.
+    ///
+    /// Hard-mount style: a transient failure (no leader, no majority, a timeout) is retried, with the
+    /// same bytes, until the write-back has been trying for the op timeout (every cluster call inside,
+    /// retries included, is bounded by that same deadline); only then are the bytes dropped and the error kept for the next write, flush or fsync (as a local filesystem reports a
+    /// failed writeback). Each attempt resolves the ranges against the extent map anew, and the append
+    /// cursor has moved past what a failed attempt may have half written, so a retry never reuses it.
     pub(super) async fn write_back(&self, node: &Arc<OpenInode>) -> Result<()> {
         let ranges = {
             let mut d = node.lock();
@@ -81,7 +108,19 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
             d.inflight = Some(ranges.clone());
             ranges
         };
-        let result = self.write_ranges(node, &ranges).await;
+        let started = Instant::now();
+        let deadline = started + self.inner.cfg.op_timeout;
+        let mut backoff = RETRY_BACKOFF;
+        let result = loop {
+            match deadline::within(deadline, self.write_ranges(node, &ranges)).await {
+                Err(e) if e.is_transient() && Instant::now() < deadline => {
+                    tracing::info!(inode = %node.ino, error = %e, "write-back failed; retrying within the op timeout");
+                    tokio::time::sleep_until(deadline.min(Instant::now() + backoff)).await;
+                    backoff = (backoff * 2).min(MAX_RETRY_BACKOFF);
+                }
+                r => break r,
+            }
+        };
         self.inner.attrs.invalidate(node.ino);
         let mut d = node.lock();
         d.inflight = None;
@@ -101,7 +140,10 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
                 Ok(())
             }
             Err(e) => {
-                tracing::warn!(inode = %node.ino, error = %e, "write-back failed; buffered writes dropped");
+                tracing::warn!(
+                    inode = %node.ino, error = %e, after = ?started.elapsed(),
+                    "write-back failed; buffered writes dropped"
+                );
                 d.error = Some(e.clone());
                 Err(e)
             }

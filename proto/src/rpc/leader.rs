@@ -86,47 +86,93 @@ impl LeaderClient {
     }
 
     pub async fn call_with_data<R: Rpc>(&self, req: &R, data: Bytes) -> Result<(R::Response, Bytes), RpcError> {
-        let start = tokio::time::Instant::now();
+        let deadline = tokio::time::Instant::now() + self.policy.deadline;
+        self.retry(req, data, deadline, false).await
+    }
+
+    /// [`LeaderClient::call`], but giving up at `deadline` instead of the policy's, and cutting the
+    /// attempt in flight there (returning [`RpcError::Timeout`]): the caller is promised an answer by
+    /// then, even from a leader that accepted the request but cannot commit it (its majority is gone).
+    pub async fn call_until<R: Rpc>(&self, req: &R, deadline: tokio::time::Instant) -> Result<R::Response, RpcError> {
+        let (resp, _) = self.call_with_data_until(req, Bytes::new(), deadline).await?;
+        Ok(resp)
+    }
+
+    /// [`LeaderClient::call_with_data`] bounded by `deadline` (see [`LeaderClient::call_until`]).
+    pub async fn call_with_data_until<R: Rpc>(
+        &self,
+        req: &R,
+        data: Bytes,
+        deadline: tokio::time::Instant,
+    ) -> Result<(R::Response, Bytes), RpcError> {
+        self.retry(req, data, deadline, true).await
+    }
+
+    async fn retry<R: Rpc>(
+        &self,
+        req: &R,
+        data: Bytes,
+        deadline: tokio::time::Instant,
+        cut_at_deadline: bool,
+    ) -> Result<(R::Response, Bytes), RpcError> {
         let mut backoff = self.policy.initial_backoff;
         let mut redirects_in_a_row = 0u32;
         let mut not_hosting: Vec<String> = Vec::new();
+        let mut last = None;
         loop {
+            if cut_at_deadline && tokio::time::Instant::now() >= deadline {
+                // Out of time: sending now would only leave work behind on a server.
+                return Err(last.unwrap_or(RpcError::Timeout));
+            }
             let addr = self.current();
-            let err = match self.pool.get(&addr).await {
-                Ok(client) => match client.call_with_data(req, data.clone()).await {
-                    Ok(ok) => return Ok(ok),
-                    Err(e) => e,
-                },
+            let attempt = async {
+                let client = self.pool.get(&addr).await?;
+                client.call_with_data(req, data.clone()).await
+            };
+            let result = if cut_at_deadline {
+                tokio::time::timeout_at(deadline, attempt).await.unwrap_or(Err(RpcError::Timeout))
+            } else {
+                attempt.await
+            };
+            let err = match result {
+                Ok(ok) => return Ok(ok),
                 Err(e) => e,
             };
-            match &err {
-                RpcError::Remote(ErrorCode::NotLeader { leader: Some(hint) }) if redirects_in_a_row < 3 => {
+            if let RpcError::Remote(ErrorCode::NotLeader { leader: Some(hint) }) = &err {
+                if redirects_in_a_row < 3 {
                     // Follow the hint at once; a few hops in a row without success means hints are
                     // stale (an election is under way), so fall through to backing off.
                     redirects_in_a_row += 1;
                     self.prefer(&hint.addr);
+                    last = Some(err);
                     continue;
                 }
-                RpcError::Remote(ErrorCode::PartitionNotFound(_) | ErrorCode::GroupNotFound(_)) => {
-                    if !not_hosting.contains(&addr) {
-                        not_hosting.push(addr.clone());
-                    }
-                    if not_hosting.len() >= self.state.lock().expect("leader state").addrs.len() {
-                        return Err(err);
-                    }
-                    redirects_in_a_row = 0;
-                    self.skip(&addr);
-                }
-                e if !e.is_retryable() => return Err(err),
-                _ => {
-                    redirects_in_a_row = 0;
-                    self.skip(&addr);
-                }
             }
-            if start.elapsed() + backoff > self.policy.deadline {
+            if let RpcError::Remote(ErrorCode::PartitionNotFound(_) | ErrorCode::GroupNotFound(_)) = &err {
+                // This replica does not host it (yet, or any more): another may.
+                if !not_hosting.contains(&addr) {
+                    not_hosting.push(addr.clone());
+                }
+                if not_hosting.len() >= self.state.lock().expect("leader state").addrs.len() {
+                    return Err(err);
+                }
+            } else if !err.is_retryable() {
                 return Err(err);
             }
-            tokio::time::sleep(backoff).await;
+            redirects_in_a_row = 0;
+            self.skip(&addr);
+            let now = tokio::time::Instant::now();
+            if cut_at_deadline {
+                // Retries go on until the deadline itself, not a backoff short of it: the caller was
+                // promised that much patience.
+                tokio::time::sleep_until(deadline.min(now + backoff)).await;
+            } else {
+                if now + backoff > deadline {
+                    return Err(err);
+                }
+                tokio::time::sleep(backoff).await;
+            }
+            last = Some(err);
             backoff = (backoff * 2).min(self.policy.max_backoff);
         }
     }
@@ -264,5 +310,44 @@ mod tests {
         let err = c.call(&Hello::ours()).await.unwrap_err();
         assert!(matches!(err, RpcError::Connect { .. }), "{err:?}");
         assert!(t.elapsed() < Duration::from_secs(3));
+    }
+
+    #[tokio::test]
+    async fn with_a_deadline_retries_go_on_until_it_and_end_there() {
+        let dead = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().to_string()
+        };
+        // Backoff of up to 500 ms: giving up "when the next pause would pass the deadline" would end
+        // up to that much early.
+        let c = LeaderClient::new(ConnPool::new(ClientConfig::default()), vec![dead], RetryPolicy::default());
+        let t = std::time::Instant::now();
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(1_200);
+        let err = c.call_until(&Hello::ours(), deadline).await.unwrap_err();
+        assert!(matches!(err, RpcError::Connect { .. }), "the last error, not a made-up one: {err:?}");
+        assert!(t.elapsed() >= Duration::from_millis(1_200), "{:?}", t.elapsed());
+        assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    }
+
+    #[tokio::test]
+    async fn a_deadline_cuts_an_attempt_a_leader_never_answers() {
+        // A leader that accepted the request but cannot commit it (its majority is gone) never replies.
+        let stop = CancellationToken::new();
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let h = handler_fn(|_req: Incoming| async {
+            std::future::pending::<()>().await;
+            Ok(Outgoing::msg(&crate::msg::hello::HelloAck { version: 1, server: "never".into() }))
+        });
+        tokio::spawn(serve(l, Arc::new(h), ServerConfig::default(), stop.clone()));
+        // The request timeout (30 s by default) is far longer than the deadline.
+        let c = LeaderClient::new(ConnPool::new(ClientConfig::default()), vec![addr], policy(60_000));
+        let t = std::time::Instant::now();
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
+        let err = c.call_until(&Hello::ours(), deadline).await.unwrap_err();
+        assert!(matches!(err, RpcError::Timeout), "{err:?}");
+        assert!(t.elapsed() >= Duration::from_millis(300), "{:?}", t.elapsed());
+        assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+        stop.cancel();
     }
 }

@@ -21,6 +21,8 @@ struct Shared {
     /// What `statfs` reports as the size of the volume; writes past it fail with `NoSpace`.
     capacity: u64,
     stats: [AtomicU64; 5],
+    /// Injected failures: the next `n` writes fail with this code.
+    failing: Mutex<Option<(u64, ErrorCode)>>,
 }
 
 /// Calls served, by kind.
@@ -41,6 +43,7 @@ impl MemData {
                 next: AtomicU64::new(1),
                 capacity,
                 stats: Default::default(),
+                failing: Mutex::new(None),
             }),
         }
     }
@@ -56,6 +59,20 @@ impl MemData {
 
     fn used(extents: &HashMap<ExtentAddr, Vec<u8>>) -> u64 {
         extents.values().map(|v| v.len() as u64).sum()
+    }
+
+    /// The next `n` writes fail with `code` (as a cluster that lost a majority would answer).
+    pub fn fail_writes(&self, n: u64, code: ErrorCode) {
+        *self.shared.failing.lock().expect("memory data lock") = (n > 0).then_some((n, code));
+    }
+
+    fn injected_failure(&self) -> BResult<()> {
+        let mut failing = self.shared.failing.lock().expect("memory data lock");
+        let Some((n, code)) = failing.take() else { return Ok(()) };
+        if n > 1 {
+            *failing = Some((n - 1, code.clone()));
+        }
+        Err(code)
     }
 
     /// Bytes held over all extents.
@@ -75,6 +92,7 @@ impl DataBackend for MemData {
 
     async fn write(&self, at: ExtentAddr, offset: u64, data: Bytes) -> BResult<()> {
         self.count(1);
+        self.injected_failure()?;
         let mut extents = self.shared.extents.lock().expect("memory data lock");
         let end = offset as usize + data.len();
         let grow = end.saturating_sub(extents.get(&at).ok_or(ErrorCode::NotFound)?.len()) as u64;

@@ -12,8 +12,14 @@ use ferrum_proto::msg::topology::{Replica, VolumeView};
 use ferrum_proto::msg::Rpc;
 use ferrum_proto::rpc::{ClientConfig, ConnPool, LeaderClient, RetryPolicy, RpcError};
 use ferrum_proto::{ErrorCode, InodeId, LeaderHint, PartitionId};
+use tokio::time::Instant;
 
 use super::ops::OpIds;
+use crate::backend::deadline;
+
+/// `ferrum mount --op-timeout`'s default: long enough to ride out leader elections, a node's restart
+/// and a loaded cluster; short enough that a lost majority is reported within a minute.
+pub const DEFAULT_OP_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Clone, Debug)]
 pub struct ClusterConfig {
@@ -21,8 +27,11 @@ pub struct ClusterConfig {
     pub connect_timeout: Duration,
     /// One request, from sending to the reply: a dead or wedged node never holds a call longer.
     pub request_timeout: Duration,
-    /// How long one call keeps retrying (other replicas, new leaders) before failing with `EIO`.
-    pub retry: RetryPolicy,
+    /// The bound on every call to the cluster (`ferrum mount --op-timeout`): a call keeps retrying
+    /// (other replicas, new leaders, a majority coming back) for this long after it started, then
+    /// fails, and the application gets `EIO`. The attempt in flight is cut there too, so a leader that
+    /// lost its majority (it accepts a write and never commits it) cannot hold a call longer.
+    pub op_timeout: Duration,
     /// How often the view is re-fetched even when nothing failed (to learn of new partitions).
     pub view_refresh: Duration,
     /// How often the metanodes' queues of freed file data are drained.
@@ -33,6 +42,13 @@ pub struct ClusterConfig {
     pub connect_deadline: Duration,
 }
 
+impl ClusterConfig {
+    /// Retries within [`ClusterConfig::op_timeout`], backing off from 20 ms to 500 ms.
+    fn policy(&self) -> RetryPolicy {
+        RetryPolicy { deadline: self.op_timeout, ..RetryPolicy::default() }
+    }
+}
+
 impl Default for ClusterConfig {
     fn default() -> Self {
         ClusterConfig {
@@ -40,11 +56,7 @@ impl Default for ClusterConfig {
             // Long enough for a multi-MiB write to a loaded, 3-way replicated partition; a dead node
             // is noticed sooner (refused connections, NotLeader from the others).
             request_timeout: Duration::from_secs(20),
-            retry: RetryPolicy {
-                deadline: Duration::from_secs(60),
-                initial_backoff: Duration::from_millis(20),
-                max_backoff: Duration::from_millis(500),
-            },
+            op_timeout: DEFAULT_OP_TIMEOUT,
             view_refresh: Duration::from_secs(5),
             reclaim_every: Duration::from_secs(2),
             connect_deadline: Duration::from_secs(15),
@@ -82,6 +94,7 @@ pub struct Cluster {
     pool: ConnPool,
     master: LeaderClient,
     policy: RetryPolicy,
+    op_timeout: Duration,
     routes: RwLock<Routes>,
     /// One view refresh at a time; the others wait for it instead of asking again.
     refreshing: tokio::sync::Mutex<()>,
@@ -107,8 +120,8 @@ impl Cluster {
             request_timeout: cfg.request_timeout,
             ..ClientConfig::default()
         });
-        let master = LeaderClient::new(pool.clone(), masters.clone(), cfg.retry.clone());
-        let first = RetryPolicy { deadline: cfg.connect_deadline, ..cfg.retry.clone() };
+        let master = LeaderClient::new(pool.clone(), masters.clone(), cfg.policy());
+        let first = RetryPolicy { deadline: cfg.connect_deadline, ..cfg.policy() };
         let req = GetVolumeView { name: volume.to_string(), known_version: 0 };
         let view = match LeaderClient::new(pool.clone(), masters.clone(), first).call(&req).await {
             Ok(VolumeViewReply::Changed(view)) => view,
@@ -135,7 +148,8 @@ impl Cluster {
             volume: view.name.clone(),
             pool,
             master,
-            policy: cfg.retry.clone(),
+            policy: cfg.policy(),
+            op_timeout: cfg.op_timeout,
             routes: RwLock::new(Routes {
                 view: Arc::new(view.clone()),
                 meta: HashMap::new(),
@@ -203,15 +217,27 @@ impl Cluster {
         }
     }
 
+    /// When a call starting now must have its answer: [`ClusterConfig::op_timeout`] from now, or the
+    /// caller's [`deadline::within`] if that is earlier.
+    pub fn deadline(&self) -> Instant {
+        let own = Instant::now() + self.op_timeout;
+        deadline::current().map_or(own, |d| d.min(own))
+    }
+
     /// Asks the master for a newer view. Concurrent callers share one request.
     pub async fn refresh(&self) -> Result<(), ErrorCode> {
+        self.refresh_until(self.deadline()).await
+    }
+
+    /// [`Cluster::refresh`] within a caller's deadline (waiting for another caller's refresh included).
+    pub async fn refresh_until(&self, deadline: Instant) -> Result<(), ErrorCode> {
         let known = self.view().version;
-        let _one = self.refreshing.lock().await;
+        let _one = tokio::time::timeout_at(deadline, self.refreshing.lock()).await.map_err(|_| ErrorCode::Timeout)?;
         if self.view().version != known {
             return Ok(());
         }
         let req = GetVolumeView { name: self.volume.clone(), known_version: known };
-        match self.master.call(&req).await.map_err(|e| e.code())? {
+        match self.master.call_until(&req, deadline).await.map_err(|e| e.code())? {
             VolumeViewReply::Changed(view) => self.install(view),
             VolumeViewReply::Unchanged { .. } => {}
         }
@@ -229,7 +255,7 @@ impl Cluster {
     }
 
     /// Whether an error means "the view may be out of date": the partition is not where we looked, or
-    /// nobody answered for the whole retry deadline (its replicas may have been moved).
+    /// nobody answered (its replicas may have been moved; worth a refresh if time is left).
     fn view_suspect(code: &ErrorCode) -> bool {
         matches!(code, ErrorCode::PartitionNotFound(_) | ErrorCode::GroupNotFound(_) | ErrorCode::InodeRangeEnd { .. })
             || code.is_retryable()
@@ -240,26 +266,36 @@ impl Cluster {
     pub async fn call_meta<R: Rpc>(
         &self,
         ino: InodeId,
+        make: impl FnMut(PartitionId) -> R,
+    ) -> Result<R::Response, ErrorCode> {
+        self.call_meta_until(ino, make, self.deadline()).await
+    }
+
+    /// [`Cluster::call_meta`] answered by `deadline` (for a caller that makes several calls as one).
+    pub async fn call_meta_until<R: Rpc>(
+        &self,
+        ino: InodeId,
         mut make: impl FnMut(PartitionId) -> R,
+        deadline: Instant,
     ) -> Result<R::Response, ErrorCode> {
         let mut refreshed = false;
         loop {
             let Some((partition, client)) = self.meta_route(ino) else {
                 if !refreshed {
                     refreshed = true;
-                    self.refresh().await?;
+                    self.refresh_until(deadline).await?;
                     continue;
                 }
                 // No partition's range holds it: an inode number this volume never issued.
                 return Err(ErrorCode::NotFound);
             };
-            match client.call(&make(partition)).await {
+            match client.call_until(&make(partition), deadline).await {
                 Ok(resp) => return Ok(resp),
                 Err(e) => {
                     let code = e.code();
-                    if !refreshed && Self::view_suspect(&code) {
+                    if !refreshed && Self::view_suspect(&code) && Instant::now() < deadline {
                         refreshed = true;
-                        if self.refresh().await.is_ok() {
+                        if self.refresh_until(deadline).await.is_ok() {
                             continue;
                         }
                     }
@@ -276,23 +312,34 @@ impl Cluster {
         req: &R,
         data: Bytes,
     ) -> Result<(R::Response, Bytes), ErrorCode> {
+        self.call_data_until(partition, req, data, self.deadline()).await
+    }
+
+    /// [`Cluster::call_data`] answered by `deadline`.
+    pub async fn call_data_until<R: Rpc>(
+        &self,
+        partition: PartitionId,
+        req: &R,
+        data: Bytes,
+        deadline: Instant,
+    ) -> Result<(R::Response, Bytes), ErrorCode> {
         let mut refreshed = false;
         loop {
             let Some(client) = self.data_route(partition) else {
                 if !refreshed {
                     refreshed = true;
-                    self.refresh().await?;
+                    self.refresh_until(deadline).await?;
                     continue;
                 }
                 return Err(ErrorCode::PartitionNotFound(partition));
             };
-            match client.call_with_data(req, data.clone()).await {
+            match client.call_with_data_until(req, data.clone(), deadline).await {
                 Ok(ok) => return Ok(ok),
                 Err(e) => {
                     let code = e.code();
-                    if !refreshed && Self::view_suspect(&code) {
+                    if !refreshed && Self::view_suspect(&code) && Instant::now() < deadline {
                         refreshed = true;
-                        if self.refresh().await.is_ok() {
+                        if self.refresh_until(deadline).await.is_ok() {
                             continue;
                         }
                     }
@@ -360,14 +407,10 @@ impl Cluster {
         self.routes.read().expect("routes lock").exhausted.contains(&partition)
     }
 
-    /// How long one call keeps retrying.
-    pub fn retry_deadline(&self) -> Duration {
-        self.policy.deadline
-    }
-
     /// The volume's capacity from the master (`None`: unlimited).
     pub async fn capacity(&self) -> Result<Option<u64>, ErrorCode> {
-        let info = self.master.call(&GetVolume { name: self.volume.clone() }).await.map_err(|e| e.code())?;
+        let req = GetVolume { name: self.volume.clone() };
+        let info = self.master.call_until(&req, self.deadline()).await.map_err(|e| e.code())?;
         Ok((info.capacity > 0).then_some(info.capacity))
     }
 

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use ferrum_proto::msg::data::CreateExtent;
 use ferrum_proto::ErrorCode;
 use futures_util::{stream, StreamExt};
+use tokio::time::Instant;
 
 use super::cluster::Cluster;
 use crate::backend::{BResult, ExtentAddr};
@@ -61,12 +62,19 @@ impl ExtentPool {
     }
 }
 
-/// Creates an extent on the next writable data partition (round-robin), skipping full ones.
+/// Creates an extent on the next writable data partition (round-robin), skipping full ones, within one
+/// op timeout: each partition tried gets an equal share of what is left, so one that cannot answer
+/// (its majority is down) leaves time for the others.
 pub async fn create(c: &Cluster) -> BResult<ExtentAddr> {
+    let deadline = c.deadline();
     let mut last = ErrorCode::NoSpace;
-    for partition in c.data_candidates() {
+    let candidates = c.data_candidates();
+    for (i, &partition) in candidates.iter().enumerate() {
+        let left = (candidates.len() - i) as u32;
+        let share = deadline.saturating_duration_since(Instant::now()) / left;
         let op = c.ops.next();
-        match c.call_data(partition, &CreateExtent { partition, op }, Bytes::new()).await {
+        let req = CreateExtent { partition, op };
+        match c.call_data_until(partition, &req, Bytes::new(), Instant::now() + share).await {
             Ok((resp, _)) => return Ok(ExtentAddr { partition, extent: resp.extent }),
             Err(e @ (ErrorCode::NoSpace | ErrorCode::ReadOnly)) => {
                 c.mark_full(partition);

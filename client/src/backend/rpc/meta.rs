@@ -49,25 +49,23 @@ impl RpcMeta {
     /// ended it), it is avoided from then on and the call is made again, as a new operation (the
     /// refusal was recorded under the first one's id, and nothing else happened), in the partition
     /// the refreshed view shows after it. That partition may still be being created: keep refreshing,
-    /// with backoff, within the retry deadline.
+    /// with backoff; all of it within one op timeout.
     async fn allocating<R: Rpc>(
         &self,
         parent: InodeId,
         make: impl Fn(OpId, PartitionId, PartitionId) -> R,
     ) -> BResult<R::Response> {
-        let deadline = tokio::time::Instant::now() + self.c.retry_deadline();
+        let deadline = self.c.deadline();
         let mut backoff = Duration::from_millis(20);
         loop {
             let op = self.c.ops.next();
             let mut chosen = None;
-            let r = self
-                .c
-                .call_meta(parent, |partition| {
-                    let inode_partition = self.c.inode_partition(partition);
-                    chosen = Some(inode_partition);
-                    make(op, partition, inode_partition)
-                })
-                .await;
+            let make = |partition| {
+                let inode_partition = self.c.inode_partition(partition);
+                chosen = Some(inode_partition);
+                make(op, partition, inode_partition)
+            };
+            let r = self.c.call_meta_until(parent, make, deadline).await;
             let used_up = match (&r, chosen) {
                 (Err(ErrorCode::InodeRangeEnd { partition, .. }), Some(c)) if *partition == c => c,
                 // From a metanode that predates InodeRangeEnd.
@@ -78,7 +76,7 @@ impl RpcMeta {
             if tokio::time::Instant::now() >= deadline {
                 return r;
             }
-            self.c.refresh().await?;
+            self.c.refresh_until(deadline).await?;
             if self.c.is_exhausted(self.c.inode_partition(used_up)) {
                 // No partition after it in the view yet: the master is still creating it.
                 tokio::time::sleep(backoff).await;

@@ -1,7 +1,9 @@
 //! File data: buffering, durability, read-ahead, truncation, holes, concurrency with flushes.
 
 use bytes::Bytes;
-use ferrum_proto::InodeId;
+use std::time::Duration;
+
+use ferrum_proto::{ErrorCode, InodeId};
 
 use super::*;
 use crate::backend::MetaBackend;
@@ -259,4 +261,67 @@ async fn concurrent_writers_on_distinct_ranges() {
         assert!(chunk.iter().all(|b| *b == (blk % 8) as u8 + 1), "block {blk}");
     }
     let _ = Bytes::new();
+}
+
+#[tokio::test]
+async fn a_transient_write_back_failure_is_retried_and_nothing_is_lost() {
+    let cfg = VfsConfig { op_timeout: Duration::from_secs(30), ..VfsConfig::default() };
+    let (v, _meta, data) = vfs_with(cfg);
+    let (ino, fh) = create(&v, "retried").await;
+    v.write(fh, 0, b"must survive").await.unwrap();
+    data.fail_writes(3, ErrorCode::Unavailable("no majority".into()));
+    v.fsync(fh, false).await.unwrap();
+    assert_eq!(data.stats().writes, 4, "three failures, then stored");
+    let fresh = v.open(ino, libc::O_RDONLY, &root()).await.unwrap();
+    assert_eq!(&v.read(fresh, 0, 100).await.unwrap()[..], b"must survive");
+}
+
+#[tokio::test]
+async fn a_write_back_failing_for_the_whole_op_timeout_is_reported_once() {
+    let op_timeout = Duration::from_millis(400);
+    let (v, _meta, data) = vfs_with(VfsConfig { op_timeout, ..VfsConfig::default() });
+    let (_, fh) = create(&v, "lost").await;
+    v.write(fh, 0, b"dropped").await.unwrap();
+    data.fail_writes(u64::MAX, ErrorCode::Timeout);
+    let t = std::time::Instant::now();
+    assert_errno(v.fsync(fh, false).await, libc::EIO);
+    assert!(t.elapsed() >= op_timeout, "gave up before the op timeout: {:?}", t.elapsed());
+    assert!(t.elapsed() < op_timeout * 5, "{:?}", t.elapsed());
+    // Reported once; once the cluster answers again, new writes are stored.
+    data.fail_writes(0, ErrorCode::Timeout);
+    v.write(fh, 0, b"written again").await.unwrap();
+    v.fsync(fh, false).await.unwrap();
+    assert_eq!(&v.read(fh, 0, 100).await.unwrap()[..], b"written again");
+}
+
+#[tokio::test]
+async fn a_failure_found_while_waiting_to_flush_is_reported_without_another_attempt() {
+    let op_timeout = Duration::from_millis(300);
+    let cfg = VfsConfig { op_timeout, flush_threshold: 1024, ..VfsConfig::default() };
+    let (v, _meta, data) = vfs_with(cfg);
+    let (ino, fh) = create(&v, "background").await;
+    data.fail_writes(u64::MAX, ErrorCode::Unavailable("no majority".into()));
+    // Past the threshold: a background write-back starts and keeps failing.
+    v.write(fh, 0, &[1u8; 2048]).await.unwrap();
+    let t = std::time::Instant::now();
+    assert_errno(v.flush(fh).await, libc::EIO);
+    assert!(t.elapsed() < op_timeout * 2, "one op timeout, not two: {:?}", t.elapsed());
+    // What was written after that write-back started stays buffered and goes out with the next flush.
+    data.fail_writes(0, ErrorCode::Timeout);
+    v.write(fh, 4096, b"later").await.unwrap();
+    v.release(fh).await.unwrap();
+    let fresh = v.open(ino, libc::O_RDONLY, &root()).await.unwrap();
+    assert_eq!(&v.read(fresh, 4096, 100).await.unwrap()[..], b"later");
+}
+
+#[tokio::test]
+async fn refusals_are_not_retried() {
+    let (v, _meta, data) = vfs_with(VfsConfig { op_timeout: Duration::from_secs(60), ..VfsConfig::default() });
+    let (_, fh) = create(&v, "refused").await;
+    v.write(fh, 0, b"x").await.unwrap();
+    data.fail_writes(u64::MAX, ErrorCode::ReadOnly);
+    let t = std::time::Instant::now();
+    assert_errno(v.flush(fh).await, libc::EROFS);
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert_eq!(data.stats().writes, 1);
 }
