@@ -53,6 +53,7 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
                 let node = self.acquire_node(attr.inode);
                 // A new file has no extents: no need to ask the metanode before the first flush.
                 node.lock().extents.get_or_insert_with(|| (ExtentMap::new(), 0));
+                self.inner.xattrs.created(attr.inode);
                 let fh = self.add_handle(node, flags, cred);
                 Ok((self.seen_attr(attr), fh))
             }

@@ -18,6 +18,9 @@ use crate::error::Result;
 
 const CAPACITY: usize = 16_384;
 
+/// What the kernel asks for before every write.
+const CAPABILITY: &str = "security.capability";
+
 /// A cached answer: the value, or `None` for "no such attribute", and when it was seen.
 type Seen = (Option<Bytes>, Instant);
 
@@ -54,6 +57,12 @@ impl XattrCache {
             }
         }
         map.insert((ino, name.clone()), (value, Instant::now()));
+    }
+
+    /// `ino` was just created by this client: it has no file capabilities, so its first write need not
+    /// ask the metanode (one round trip per small-file create).
+    pub(super) fn created(&self, ino: InodeId) {
+        self.put(ino, &Name::from(CAPABILITY), None);
     }
 
     fn forget(&self, ino: InodeId, name: &Name) {

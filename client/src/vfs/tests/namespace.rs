@@ -182,3 +182,19 @@ async fn setgid_directories_pass_their_group_on() {
     let sub = v.mkdir(d.inode, &name("s"), 0o755, &Cred::user(2, 60)).await.unwrap();
     assert_eq!((sub.gid, sub.mode & 0o2000), (50, 0o2000));
 }
+
+/// The kernel asks for `security.capability` before every write; for a file this client just created
+/// the answer ("none") comes from the cache, without a metanode round trip.
+#[tokio::test]
+async fn a_new_file_has_no_capabilities_without_asking_the_metanode() {
+    use crate::backend::MetaBackend;
+    let (v, meta, _) = vfs();
+    let (ino, _fh) = create(&v, "f").await;
+    // Behind this client's back (as another client would): the cached answer is kept for the TTL.
+    let cap = name("security.capability");
+    meta.set_xattr(ino, &cap, &bytes::Bytes::from_static(b"x"), 0, &root()).await.unwrap();
+    assert_errno(v.getxattr(ino, &cap, &root()).await, libc::ENODATA);
+    // Other names still go to the metanode.
+    meta.set_xattr(ino, &name("user.a"), &bytes::Bytes::from_static(b"y"), 0, &root()).await.unwrap();
+    assert_eq!(&v.getxattr(ino, &name("user.a"), &root()).await.unwrap()[..], b"y");
+}
