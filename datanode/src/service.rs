@@ -193,7 +193,12 @@ impl DataService {
         cmd::decode_reply(&reply)
     }
 
+    /// Before a leader read: nothing within the read lease (see `ferrum_raftstore::lease`), else one
+    /// barrier shared by the reads waiting for it.
     async fn barrier(&self, app: &DataApp) -> Result<(), ErrorCode> {
+        if self.raft.read_lease_holds(app.group()) {
+            return Ok(());
+        }
         let gate = self.gates.lock().expect("gates lock").entry(app.id()).or_default().clone();
         gate.barrier(&self.raft, app.group()).await
     }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ferrum_proto::msg::attr::Time;
 use ferrum_proto::msg::meta::MetaRoute;
@@ -29,16 +29,6 @@ pub struct Peers {
     /// Bounds a local Raft write or read barrier, which otherwise waits as long as there is no quorum.
     local_timeout: Duration,
     leaders: Mutex<HashMap<PartitionId, LeaderClient>>,
-    /// Read leases of the partitions led here (see [`Peers::read`]).
-    leases: Mutex<HashMap<PartitionId, Lease>>,
-}
-
-/// Until `until`, this node is the only leader of the partition in `term`, and has applied everything
-/// committed before the lease began: reads need no barrier.
-#[derive(Clone, Copy, Debug)]
-struct Lease {
-    term: u64,
-    until: Instant,
 }
 
 /// The partition's error for a group-level error.
@@ -58,7 +48,6 @@ impl Peers {
             policy,
             local_timeout,
             leaders: Mutex::new(HashMap::new()),
-            leases: Mutex::new(HashMap::new()),
         }
     }
 
@@ -120,17 +109,8 @@ impl Peers {
     }
 
     /// Runs `f` over a partition hosted here, on its leader, linearizably: after a read barrier, or
-    /// within the lease a barrier grants. A partition that never applied a command is initialised
-    /// first, so its root directory exists.
-    ///
-    /// The lease: a barrier that starts at `s` returns once a quorum acknowledged heartbeats sent after
-    /// `s`, and once this leader applied everything committed. Each acknowledging follower then refuses
-    /// to vote for anyone else until `election_timeout_max` after it received the heartbeat (openraft's
-    /// leader lease), so no other leader can exist before `s + election_timeout_max`. Until
-    /// `s + election_timeout_min / 2` — well inside, leaving room for clock-rate differences — every
-    /// write acknowledged before a read began was applied here (by this leader before acknowledging it,
-    /// or before the barrier by an earlier one), so a local read is linearizable, provided this node is
-    /// still the leader in the same term.
+    /// within the read lease a barrier grants (see `ferrum_raftstore::lease`). A partition that never
+    /// applied a command is initialised first, so its root directory exists.
     pub async fn read<T>(
         &self,
         p: PartitionId,
@@ -138,19 +118,10 @@ impl Peers {
     ) -> Result<T, ErrorCode> {
         let described = self.described_info(p)?;
         let group = GroupId::from(p);
-        if !self.has_lease(p) {
-            let h = self.raft.handle(group).ok_or(ErrorCode::PartitionNotFound(p))?;
-            let lease = Duration::from_millis(h.raft.config().election_timeout_min / 2);
-            let start = Instant::now();
-            tokio::time::timeout(self.local_timeout, self.raft.read_barrier(group))
-                .await
-                .map_err(|_| ErrorCode::Timeout)?
-                .map_err(partition_err(p))?;
-            let status = self.raft.status(group).map_err(partition_err(p))?;
-            if status.leader == Some(self.raft.node_id()) {
-                self.leases.lock().expect("leases lock").insert(p, Lease { term: status.term, until: start + lease });
-            }
-        }
+        tokio::time::timeout(self.local_timeout, self.raft.lease_or_barrier(group))
+            .await
+            .map_err(|_| ErrorCode::Timeout)?
+            .map_err(partition_err(p))?;
         let initialised = KvRead::get(&self.raft.view(group).map_err(partition_err(p))?, keys::FORMAT)?.is_some();
         if !initialised {
             self.propose(p, None, Body::Init).await?.into_result::<()>()?;
@@ -158,15 +129,6 @@ impl Peers {
         let view = self.raft.view(group).map_err(partition_err(p))?;
         let info = state::effective(&view, &described)?;
         f(&view, &info)
-    }
-
-    fn has_lease(&self, p: PartitionId) -> bool {
-        let Some(lease) = self.leases.lock().expect("leases lock").get(&p).copied() else { return false };
-        Instant::now() < lease.until
-            && self
-                .raft
-                .status(GroupId::from(p))
-                .is_ok_and(|s| s.leader == Some(self.raft.node_id()) && s.term == lease.term)
     }
 
     fn leader(&self, route: &MetaRoute) -> Result<LeaderClient, ErrorCode> {

@@ -4,6 +4,7 @@
 //! - [`durability`]: when log entries are fsynced, and recovery after a power loss.
 //! - [`log_store`], [`state_machine`]: openraft's storage traits over that RocksDB, per group.
 //! - [`app`]: the trait a service implements to give a group its meaning (master, meta, data).
+//! - [`lease`]: read leases (linearizable leader reads without a quorum round each).
 //! - [`handover`]: handing a group's leadership to another replica (spreading leaders).
 //! - [`network`]: openraft's network over Ferrum's RPC transport; [`router`]: group id -> Raft;
 //!   [`throttle`]: the byte rate of snapshot streams (replica rebuilds).
@@ -19,6 +20,7 @@ pub mod error;
 pub mod handover;
 pub mod instance;
 pub mod kv;
+pub mod lease;
 pub mod log_store;
 pub mod membership;
 pub mod metrics;

@@ -21,6 +21,7 @@ use crate::app::{App, AppFactory, GroupView};
 use crate::durability::{self, LastStop};
 use crate::error::RaftStoreError;
 use crate::handover::Handovers;
+use crate::lease::ReadLeases;
 use crate::log_store::LogStore;
 use crate::network::Network;
 use crate::recovery::{self, Recovering};
@@ -125,6 +126,8 @@ pub struct MultiRaft {
     recovering: Recovering,
     /// Groups whose leadership this instance is handing to another replica (see [`crate::handover`]).
     pub(crate) handovers: Handovers,
+    /// Read leases of the groups led here (see [`crate::lease`]).
+    leases: ReadLeases,
     store: Store,
     pool: ConnPool,
     /// Peers' current addresses, shared by every group's network.
@@ -156,6 +159,7 @@ impl MultiRaft {
             recovering_config,
             recovering: Recovering::default(),
             handovers: Handovers::default(),
+            leases: ReadLeases::default(),
             store,
             pool,
             routes: Arc::default(),
@@ -305,6 +309,7 @@ impl MultiRaft {
         let _g = self.admin.lock().await;
         let h = self.groups.write().expect("groups lock").remove(&group);
         let Some(h) = h else { return Err(ErrorCode::GroupNotFound(group)) };
+        self.leases.drop_group(group);
         let _ = h.raft.shutdown().await;
         self.store.purge_group(group).map_err(|e| e.code())?;
         h.app.on_remove();
@@ -353,17 +358,52 @@ impl MultiRaft {
     }
 
     /// Returns once this instance is the leader and has applied everything committed before the call,
-    /// so a read that follows sees every acknowledged write (read-index).
+    /// so a read that follows sees every acknowledged write (read-index). A success grants a read lease
+    /// (see [`MultiRaft::read_lease_holds`]).
     pub async fn read_barrier(&self, group: GroupId) -> Result<(), ErrorCode> {
         let h = self.get(group)?;
         // Its heartbeat round would renew the followers' leases that a handover waits out.
         self.admit(group)?;
+        let start = std::time::Instant::now();
         match h.raft.ensure_linearizable().await {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                let (leader, term) = {
+                    let m = h.raft.metrics();
+                    let m = m.borrow();
+                    (m.current_leader, m.current_term)
+                };
+                if leader == Some(self.cfg.node_id.get()) {
+                    self.leases.grant(group, term, start, self.cfg.election_timeout_min / 2);
+                }
+                Ok(())
+            }
             Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => Err(not_leader(&f, &self.routes)),
             Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_))) => Err(ErrorCode::NoQuorum),
             Err(RaftError::Fatal(e)) => Err(ErrorCode::Unavailable(format!("group {group}: {e}"))),
         }
+    }
+
+    /// Whether a local read of `group` is linearizable without a barrier: a barrier succeeded less
+    /// than `election_timeout_min / 2` ago and this instance still leads in the same term (see
+    /// [`crate::lease`]).
+    pub fn read_lease_holds(&self, group: GroupId) -> bool {
+        let Some(h) = self.handle(group) else { return false };
+        let (leader, term) = {
+            let m = h.raft.metrics();
+            let m = m.borrow();
+            (m.current_leader, m.current_term)
+        };
+        leader == Some(self.cfg.node_id.get())
+            && self.handovers.target(group).is_none()
+            && self.leases.holds(group, term)
+    }
+
+    /// [`MultiRaft::read_barrier`], skipped within a read lease.
+    pub async fn lease_or_barrier(&self, group: GroupId) -> Result<(), ErrorCode> {
+        if self.read_lease_holds(group) {
+            return Ok(());
+        }
+        self.read_barrier(group).await
     }
 
     /// Local, possibly stale read access to a group's keyspace (after [`MultiRaft::read_barrier`] it is

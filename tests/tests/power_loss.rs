@@ -6,8 +6,9 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use ferrum_proto::msg::repair::TransferLeader;
 use ferrum_proto::rpc::{ClientConfig, ConnPool, LeaderClient, RetryPolicy};
-use ferrum_proto::{GroupId, NodeId};
+use ferrum_proto::{GroupId, NodeId, PartitionId};
 use ferrum_raftstore::kv::{Get, GroupCreate, GroupStatusReq, Put, SyncReq};
 use ferrum_raftstore::GroupStatus;
 use ferrum_tests::harness::{binary, free_addr, wait_for_async, Proc, TestDir};
@@ -71,7 +72,24 @@ async fn a_replica_rebooted_after_a_crash_does_not_vote_until_caught_up() {
     // A sync marker commits (a majority fsynced) and is invisible to the app.
     leader(&pool, &addrs).call(&SyncReq { group: GROUP }).await.expect("sync");
 
-    // Instances 1 and 2 crash; 2 comes back "after a reboot", 1 stays down.
+    // The leader must be among the crashed (else it catches 2 up at once): hand the leadership to 1.
+    let current = wait_for_async("a leader", T, || async {
+        status(&pool, &addrs[2]).await?.leader.ok_or_else(|| "no leader".to_string())
+    })
+    .await;
+    if current != NodeId(1) {
+        let at = &addrs[current.get() as usize - 1];
+        let req = TransferLeader { partition: PartitionId(GROUP.get()), to: NodeId(1) };
+        let now = pool.call(at, &req).await.expect("hand the leadership to instance 1");
+        assert_eq!(now, NodeId(1));
+    }
+    wait_for_async("instance 3 follows instance 1", T, || async {
+        let s = status(&pool, &addrs[2]).await?;
+        (s.leader == Some(NodeId(1))).then_some(()).ok_or(format!("{s:?}"))
+    })
+    .await;
+
+    // Instances 1 (the leader) and 2 crash; 2 comes back "after a reboot", 1 stays down.
     procs[0].sigkill();
     procs[1].sigkill();
     procs[1] = start(&dir, 2, addrs_sock[1], Some("rebooted-after-power-loss"));
