@@ -34,17 +34,10 @@ impl Master {
     /// Runs until `stop`; does nothing when `leader_balance_interval_ms` is 0.
     pub async fn run_leader_balance(self: Arc<Self>, stop: CancellationToken) {
         let Some(every) = self.cfg.leader_balance_interval() else { return };
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tick.tick() => {}
-            }
-            if self.is_leader() {
-                self.balance_leaders_once().await;
-            }
-        }
+        self.while_leading(every, &stop, || async {
+            self.balance_leaders_once().await;
+        })
+        .await
     }
 
     /// One pass: plans and makes the handovers; returns how many landed on the chosen replica.

@@ -25,6 +25,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use ferrum_proto::rpc::ConnPool;
 use ferrum_proto::{msg, ErrorCode, GroupId, LeaderHint, NodeId};
 use ferrum_raftstore::MultiRaft;
+use tokio_util::sync::CancellationToken;
 
 use crate::app::SharedState;
 use crate::config::MasterSection;
@@ -77,6 +78,25 @@ impl Master {
             ops: tokio::sync::Mutex::new(()),
             repairs: repair::Drivers::default(),
             leader_transfers: leaders::LeaderTransfers::default(),
+        }
+    }
+
+    /// Runs `pass` every `every` while this master leads, until `stop` (the leader's periodic work).
+    pub(crate) async fn while_leading<F, Fut>(&self, every: std::time::Duration, stop: &CancellationToken, mut pass: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            if self.is_leader() {
+                pass().await;
+            }
         }
     }
 

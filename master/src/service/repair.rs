@@ -68,22 +68,14 @@ impl Drop for Running<'_> {
 impl Master {
     /// Runs until `stop`: one pass per reconcile interval while this master leads.
     pub async fn run_repairs(self: Arc<Self>, stop: CancellationToken) {
-        let mut tick = tokio::time::interval(self.cfg.reconcile_interval());
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tick.tick() => {}
-            }
-            if !self.is_leader() {
-                continue;
-            }
+        self.while_leading(self.cfg.reconcile_interval(), &stop, || async {
             if let Err(e) = self.repair_pass().await {
                 tracing::debug!(error = %e, "repair pass failed; retrying");
             }
             self.spawn_drivers(&stop);
             self.drop_stale_replicas().await;
-        }
+        })
+        .await
     }
 
     /// Plans the moves that are due and records them.
