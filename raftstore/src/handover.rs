@@ -2,16 +2,16 @@
 //!
 //! openraft 0.9 has no leadership transfer, and a follower that heard from its leader within the
 //! leader lease (`election_timeout_max`) refuses to vote, so simply asking the target to campaign fails.
-//! The leader therefore goes quiet first: it stops its heartbeats and answers new writes and reads with
-//! `NotLeader` naming the target (clients retry there), waits until the target holds its whole log and
+//! The leader therefore goes quiet first: it answers new writes and reads with `NotLeader` naming the
+//! target (clients retry there), waits until the target holds its whole log, stops its heartbeats until
 //! the followers' leases have run out, and then asks the target to campaign. The target has every
 //! entry, so the others vote for it, and the old leader steps down on seeing the higher term. Whatever
 //! happens, the old leader resumes normal service when the handover ends (heartbeats on, requests
 //! admitted), so a failed handover costs one lease of unavailability and nothing else.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ferrum_proto::msg::raft::RaftHeader;
@@ -21,7 +21,7 @@ use crate::router::MultiRaft;
 use crate::types::Raft;
 
 /// Waited past the lease before asking the target to campaign: the last append (the commit index)
-/// may still have been on its way when the target was seen caught up.
+/// may still have been on its way when heartbeats stopped. Well below any `election_timeout_min`.
 const LEASE_MARGIN: Duration = Duration::from_millis(200);
 
 /// Groups whose leadership is being handed over, with the replica taking over.
@@ -35,7 +35,7 @@ pub(crate) struct Handovers {
 impl Handovers {
     /// The replica taking over `group`, if it is being handed over.
     pub(crate) fn target(&self, group: GroupId) -> Option<LeaderHint> {
-        if !self.any.load(Ordering::Acquire) {
+        if !self.any.load(Ordering::SeqCst) {
             return None;
         }
         self.groups.lock().expect("handover lock").get(&group).cloned()
@@ -47,7 +47,7 @@ impl Handovers {
             return false;
         }
         g.insert(group, to);
-        self.any.store(true, Ordering::Release);
+        self.any.store(true, Ordering::SeqCst);
         true
     }
 
@@ -57,6 +57,24 @@ impl Handovers {
         if g.is_empty() {
             self.any.store(false, Ordering::Release);
         }
+    }
+}
+
+/// A write or read barrier in progress on a group, counted from before it checks for a handover until
+/// it returns: a handover that began after the check waits for it, so nothing it sends renews the
+/// followers' leases during the quiet period.
+pub(crate) struct Admitted(Arc<AtomicUsize>);
+
+impl Admitted {
+    pub(crate) fn new(count: &Arc<AtomicUsize>) -> Admitted {
+        count.fetch_add(1, Ordering::SeqCst);
+        Admitted(count.clone())
+    }
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -102,39 +120,50 @@ impl MultiRaft {
             return Err(ErrorCode::Busy);
         }
         let _resume = Resume { handovers: &self.handovers, group, raft: h.raft.clone() };
-        h.raft.runtime_config().heartbeat(false);
         let lease = self.config().election_timeout_max;
-
-        // Writes admitted just before the handover began may still be appended: wait until the target
-        // holds everything and it stayed that way for a whole lease (bounded: a target that cannot
-        // keep up, or a stream of late entries, ends the attempt).
-        let deadline = tokio::time::Instant::now() + lease * 4;
-        let mut last = None;
+        let caught_up = |m: &openraft::RaftMetrics<u64, openraft::BasicNode>| {
+            let matched = m.replication.as_ref().and_then(|r| r.get(&to.get()).cloned()).flatten();
+            m.current_leader == Some(me.get())
+                && m.last_log_index.is_some()
+                && matched.map(|l| l.index) == m.last_log_index
+                && m.last_applied.map(|l| l.index) == m.last_log_index
+        };
+        // With heartbeats on (so no follower times out meanwhile), wait until the target holds the whole
+        // log; then go quiet for a lease, after which no follower honours this leader's lease any more,
+        // while each still waits at least `election_timeout_min` more before campaigning on its own. If
+        // the log grew meanwhile (an append went out and renewed the leases), start over once.
+        // Requests admitted before the handover began finish first (bounded).
+        let drained = tokio::time::Instant::now() + lease * 3;
+        while h.inflight.load(Ordering::SeqCst) > 0 {
+            if tokio::time::Instant::now() > drained {
+                return Err(ErrorCode::Unavailable(format!("group {group}: requests in flight did not finish")));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let mut attempts = 0;
         loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let caught_up = h
+            attempts += 1;
+            let m = h
                 .raft
-                .wait(Some(left))
-                .metrics(
-                    |m| {
-                        let matched = m.replication.as_ref().and_then(|r| r.get(&to.get()).cloned()).flatten();
-                        m.current_leader == Some(me.get())
-                            && m.last_log_index.is_some()
-                            && matched.map(|l| l.index) == m.last_log_index
-                            && m.last_applied.map(|l| l.index) == m.last_log_index
-                    },
-                    "handover target caught up",
-                )
+                .wait(Some(lease * 3))
+                .metrics(|m| caught_up(m), "handover target caught up")
                 .await
                 .map_err(|e| ErrorCode::Unavailable(format!("group {group}: node {to} did not catch up: {e}")))?;
-            if last.is_some() && last == caught_up.last_log_index {
+            h.raft.runtime_config().heartbeat(false);
+            tokio::time::sleep(lease + LEASE_MARGIN).await;
+            let now = h.raft.metrics().borrow().clone();
+            if caught_up(&now) && now.last_log_index == m.last_log_index {
                 break;
             }
-            last = caught_up.last_log_index;
-            if tokio::time::Instant::now() + lease + LEASE_MARGIN > deadline {
-                return Err(ErrorCode::Busy);
+            if attempts == 2 {
+                return Err(ErrorCode::Unavailable(format!(
+                    "group {group}: handover to node {to} gave up: leader {:?}, last log {:?} (was {:?})",
+                    now.current_leader, now.last_log_index, m.last_log_index,
+                )));
             }
-            tokio::time::sleep(lease + LEASE_MARGIN).await;
+            // Heartbeats again at once, before the followers' election timers run out.
+            h.raft.runtime_config().heartbeat(true);
+            let _ = h.raft.trigger().heartbeat().await;
         }
 
         let header = RaftHeader { group };

@@ -102,6 +102,8 @@ pub struct GroupHandle {
     pub raft: Raft,
     pub app: Arc<dyn App>,
     pub desc: GroupDesc,
+    /// Writes and read barriers admitted and not finished (a handover waits for them).
+    pub(crate) inflight: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// A group's state as this instance sees it (for status pages and tests).
@@ -226,11 +228,13 @@ impl MultiRaft {
         Some(LeaderHint { node: NodeId::from(id), addr: self.routes.resolve(NodeId::from(id), &node.addr) })
     }
 
-    /// Refuses a request while the group's leadership is being handed over, naming the new leader.
-    fn admit(&self, group: GroupId) -> Result<(), ErrorCode> {
+    /// Counts a request in (see [`crate::handover::Admitted`]), or refuses it while the group's
+    /// leadership is being handed over, naming the new leader.
+    fn admit(&self, h: &GroupHandle, group: GroupId) -> Result<crate::handover::Admitted, ErrorCode> {
+        let admitted = crate::handover::Admitted::new(&h.inflight);
         match self.handovers.target(group) {
             Some(to) => Err(ErrorCode::NotLeader { leader: Some(to) }),
-            None => Ok(()),
+            None => Ok(admitted),
         }
     }
 
@@ -260,7 +264,7 @@ impl MultiRaft {
         let raft = Raft::new(self.cfg.node_id.get(), config, net, log, sm)
             .await
             .map_err(|e| RaftStoreError::Raft { group, detail: e.to_string() })?;
-        let h = GroupHandle { raft, app, desc };
+        let h = GroupHandle { raft, app, desc, inflight: Arc::default() };
         self.groups.write().expect("groups lock").insert(group, h.clone());
         Ok(h)
     }
@@ -334,7 +338,7 @@ impl MultiRaft {
     /// applied it. On a follower: `NotLeader` with the leader's address when known.
     pub async fn write(&self, group: GroupId, cmd: Bytes) -> Result<Bytes, ErrorCode> {
         let h = self.get(group)?;
-        self.admit(group)?;
+        let _admitted = self.admit(&h, group)?;
         match h.raft.client_write(Cmd(cmd)).await {
             Ok(resp) => Ok(resp.data.0),
             Err(e) => Err(self.write_error(group, e)),
@@ -363,7 +367,7 @@ impl MultiRaft {
     pub async fn read_barrier(&self, group: GroupId) -> Result<(), ErrorCode> {
         let h = self.get(group)?;
         // Its heartbeat round would renew the followers' leases that a handover waits out.
-        self.admit(group)?;
+        let _admitted = self.admit(&h, group)?;
         let start = std::time::Instant::now();
         match h.raft.ensure_linearizable().await {
             Ok(_) => {
