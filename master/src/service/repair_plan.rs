@@ -69,18 +69,26 @@ mod tests {
     /// on 5,6,7.
     fn state() -> State {
         let mut st = State::default();
+        for cmd in setup() {
+            st.apply(cmd).0.unwrap();
+        }
+        st
+    }
+
+    /// The commands that build [`state`].
+    fn setup() -> Vec<MasterCmd> {
+        let mut cmds = Vec::new();
         for i in 1..=8u64 {
             let role = if i <= 4 { NodeRole::Meta } else { NodeRole::Data };
-            let cmd = MasterCmd::RegisterNode {
+            cmds.push(MasterCmd::RegisterNode {
                 role,
                 advertise: format!("h:{i}"),
                 host: format!("h{i}"),
                 instance_uuid: format!("u{i}"),
                 now_unix_ms: 0,
-            };
-            st.apply(cmd).0.unwrap();
+            });
         }
-        let cmd = MasterCmd::CreateVolume {
+        cmds.push(MasterCmd::CreateVolume {
             op: OpId::new(ClientId(1), RequestId(1)),
             name: "v".into(),
             replicas: 3,
@@ -99,10 +107,9 @@ mod tests {
                     inodes: None,
                 },
             ],
-        };
-        st.apply(cmd).0.unwrap();
-        st.apply(MasterCmd::VolumeReady { volume: VolumeId(1) }).0.unwrap();
-        st
+        });
+        cmds.push(MasterCmd::VolumeReady { volume: VolumeId(1) });
+        cmds
     }
 
     const AFTER: Duration = Duration::from_secs(10);
@@ -213,38 +220,7 @@ mod tests {
 
     /// The commands of `moves_survive_a_reload_and_the_limit_holds`, from scratch.
     fn history() -> Vec<MasterCmd> {
-        let mut cmds = Vec::new();
-        for i in 1..=8u64 {
-            let role = if i <= 4 { NodeRole::Meta } else { NodeRole::Data };
-            cmds.push(MasterCmd::RegisterNode {
-                role,
-                advertise: format!("h:{i}"),
-                host: format!("h{i}"),
-                instance_uuid: format!("u{i}"),
-                now_unix_ms: 0,
-            });
-        }
-        cmds.push(MasterCmd::CreateVolume {
-            op: OpId::new(ClientId(1), RequestId(1)),
-            name: "v".into(),
-            replicas: 3,
-            capacity: 0,
-            owner: String::new(),
-            now_unix_ms: 0,
-            partitions: vec![
-                NewPartition {
-                    kind: PartitionKind::Meta,
-                    replicas: vec![NodeId(1), NodeId(2), NodeId(3)],
-                    inodes: Some(InodeRange { start: InodeId(1), end: InodeId(u64::MAX) }),
-                },
-                NewPartition {
-                    kind: PartitionKind::Data,
-                    replicas: vec![NodeId(5), NodeId(6), NodeId(7)],
-                    inodes: None,
-                },
-            ],
-        });
-        cmds.push(MasterCmd::VolumeReady { volume: VolumeId(1) });
+        let mut cmds = setup();
         cmds.push(MasterCmd::Decommission { node: NodeId(5), now_unix_ms: 1 });
         cmds.push(MasterCmd::StartRepair {
             partition: PartitionId(2),
