@@ -122,10 +122,9 @@ impl MultiRaft {
         let _resume = Resume { handovers: &self.handovers, group, raft: h.raft.clone() };
         let lease = self.config().election_timeout_max;
         let caught_up = |m: &openraft::RaftMetrics<u64, openraft::BasicNode>| {
-            let matched = m.replication.as_ref().and_then(|r| r.get(&to.get()).cloned()).flatten();
             m.current_leader == Some(me.get())
                 && m.last_log_index.is_some()
-                && matched.map(|l| l.index) == m.last_log_index
+                && crate::membership::matched_index(m, to.get()) == m.last_log_index
                 && m.last_applied.map(|l| l.index) == m.last_log_index
         };
         // With heartbeats on (so no follower times out meanwhile), wait until the target holds the whole

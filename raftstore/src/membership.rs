@@ -7,7 +7,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use ferrum_proto::msg::repair::ChangeProgress;
-use ferrum_proto::{ErrorCode, GroupId, LeaderHint, NodeId};
+use ferrum_proto::{ErrorCode, GroupId, NodeId};
 use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
 use openraft::raft::ClientWriteResponse;
 use openraft::{BasicNode, ChangeMembers};
@@ -22,6 +22,11 @@ const CHANGE_WAIT: Duration = Duration::from_secs(10);
 /// A learner this close to the leader's last log index counts as caught up: under a steady write load
 /// it never reaches the very last entry, and the few left are copied within the joint phase.
 const CAUGHT_UP_LAG: u64 = 64;
+
+/// The log index the leader knows `node` holds (from its replication progress; `None` elsewhere).
+pub(crate) fn matched_index(m: &openraft::RaftMetrics<u64, openraft::BasicNode>, node: u64) -> Option<u64> {
+    m.replication.as_ref().and_then(|r| r.get(&node).cloned()).flatten().map(|l| l.index)
+}
 
 impl MultiRaft {
     /// Makes `node` (reachable at `addr`) a voting replica of `group`. Call on the leader. The node must
@@ -94,21 +99,14 @@ impl MultiRaft {
         let m = h.raft.metrics().borrow().clone();
         let membership = m.membership_config.membership().clone();
         if m.current_leader != Some(self.node_id().get()) {
-            let leader = m.current_leader.and_then(|l| {
-                membership
-                    .nodes()
-                    .find(|(id, _)| **id == l)
-                    .map(|(id, n)| LeaderHint { node: NodeId(*id), addr: n.addr.clone() })
-            });
-            return Err(ErrorCode::NotLeader { leader });
+            return Err(ErrorCode::NotLeader { leader: self.leader_hint(group) });
         }
         let voters: BTreeSet<u64> = membership.voter_ids().collect();
         let mut target = voters.clone();
         target.remove(&remove.get());
         target.insert(add.get());
         let last = m.last_log_index.unwrap_or(0);
-        let matched_of =
-            |n: u64| m.replication.as_ref().and_then(|r| r.get(&n).cloned()).flatten().map_or(0, |l| l.index);
+        let matched_of = |n: u64| matched_index(&m, n).unwrap_or(0);
         let joint = membership.get_joint_config().len() > 1;
         if voters == target && !joint {
             // Left over as a learner by an older openraft step: drop it too.

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use ferrum_proto::msg::master::{ListNodes, NodeRole, NodeState};
 use ferrum_tests::harness::{http, wait_for, wait_for_async, TestDir};
-use fuse_support::cluster::{Cluster, Instance, T};
+use fuse_support::cluster::{Cluster, Instance, Layout, T};
 use fuse_support::MountedFerrum;
 
 fn mount(dir: &Path, name: &str, c: &Cluster) -> MountedFerrum {
@@ -41,7 +41,9 @@ fn follows_everything(n: &Instance) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nodes_restarted_on_new_ports_keep_replicating() {
     let dir = TestDir::new();
-    let mut cluster = Cluster::start(&dir, 1).await;
+    // Leader spreading off: the test needs a metanode and a datanode that lead nothing.
+    let layout = Layout { master_toml: "leader_balance_interval_ms = 0\n".into(), ..Layout::default() };
+    let mut cluster = Cluster::start_with(&dir, layout).await;
     cluster.create_volume("vol").await;
     let master = cluster.master_client();
     let before = master.call(&ListNodes {}).await.unwrap();
