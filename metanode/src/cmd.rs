@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use ferrum_proto::msg::attr::{FileKind, SetAttrFields, Time};
 use ferrum_proto::msg::extent::ExtentKey;
-use ferrum_proto::msg::meta::{Cred, MetaRoute};
+use ferrum_proto::msg::meta::{Cred, InlineOp, MetaRoute};
 use ferrum_proto::msg::name::Name;
 use ferrum_proto::{ErrorCode, InodeId, OpId, PartitionId};
 use serde::de::DeserializeOwned;
@@ -63,6 +63,7 @@ pub enum Body {
     ExtentAppend {
         ino: InodeId,
         extents: Vec<ExtentKey>,
+        inline: InlineOp,
         cred: Cred,
     },
     Evict {

@@ -49,6 +49,11 @@ pub fn list(kv: &dyn KvRead, ino: InodeId) -> Result<Vec<ExtentKey>, ErrorCode> 
     Ok(out)
 }
 
+/// Whether the file maps no bytes at all.
+pub fn list_is_empty(kv: &dyn KvRead, ino: InodeId) -> Result<bool, ErrorCode> {
+    Ok(pieces_after(kv, ino, 0, 1)?.is_empty())
+}
+
 fn put_piece(txn: &mut Txn<'_>, ino: InodeId, end: u64, p: &PieceRec) {
     txn.put(keys::extent(ino, end), encode(p));
 }

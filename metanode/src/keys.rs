@@ -18,11 +18,12 @@
 //! | OUTBOX | `OUTBOX, client, request, step`       | [`crate::records::OutboxRec`]: effects of a decision still to apply elsewhere |
 //! | FREED  | `FREED, seq`                          | [`crate::records::FreedRec`]: file data to release on datanodes |
 //! | OPS_AGE | `OPS_AGE, class, time, client, request, step` | empty: the OPS entries in the order they expire |
+//! | INLINE | `INLINE, ino`                         | a small file's bytes from offset 0 (then it has no EXTENT pieces) |
 
 use ferrum_proto::{ClientId, InodeId, OpId, RequestId};
 
 /// Version of this layout and of the records' encoding.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 pub const META: u8 = 0x01;
 pub const INODE: u8 = 0x02;
@@ -36,6 +37,7 @@ pub const PREPARED: u8 = 0x09;
 pub const OUTBOX: u8 = 0x0A;
 pub const FREED: u8 = 0x0B;
 pub const OPS_AGE: u8 = 0x0C;
+pub const INLINE: u8 = 0x0D;
 
 /// Singletons under [`META`].
 pub const FORMAT: &[u8] = &[META, b'f'];
@@ -75,6 +77,10 @@ pub fn extent(ino: InodeId, end: u64) -> Vec<u8> {
 
 pub fn extent_prefix(ino: InodeId) -> Vec<u8> {
     with(EXTENT, &[ino.get()], &[])
+}
+
+pub fn inline(ino: InodeId) -> Vec<u8> {
+    with(INLINE, &[ino.get()], &[])
 }
 
 pub fn xattr(ino: InodeId, name: &[u8]) -> Vec<u8> {

@@ -28,6 +28,7 @@ pub mod extents;
 pub mod failpoint;
 pub mod freed;
 pub mod fsck;
+pub mod inline;
 pub mod keys;
 pub mod ops;
 pub mod peers;

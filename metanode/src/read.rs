@@ -17,7 +17,7 @@ use crate::records::{decode, OrphanRec, OutboxRec, PreparedRec};
 use crate::state::{self, PartitionInfo};
 use crate::txn::KvRead;
 use crate::wire::{InodeInfoResp, ScanItem, ScanResp, Table};
-use crate::{extents, freed};
+use crate::{extents, freed, inline};
 
 pub fn lookup(
     kv: &dyn KvRead,
@@ -93,7 +93,7 @@ pub fn extent_list(kv: &dyn KvRead, part: &PartitionInfo, ino: InodeId) -> Resul
     if r.is_dir() {
         return Err(ErrorCode::IsDir);
     }
-    Ok(ExtentListResp { size: r.size, extents: extents::list(kv, ino)? })
+    Ok(ExtentListResp { size: r.size, extents: extents::list(kv, ino)?, inline: inline::get(kv, ino)? })
 }
 
 pub fn freed_list(kv: &dyn KvRead, limit: u32) -> Result<FreedListResp, ErrorCode> {

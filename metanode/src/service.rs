@@ -238,7 +238,8 @@ impl MetaService {
     }
 
     pub async fn extent_append(&self, r: ExtentAppend) -> Result<(), ErrorCode> {
-        self.write(r.partition, r.op, Body::ExtentAppend { ino: r.inode, extents: r.extents, cred: r.cred }).await
+        let body = Body::ExtentAppend { ino: r.inode, extents: r.extents, inline: r.inline, cred: r.cred };
+        self.write(r.partition, r.op, body).await
     }
 
     pub async fn extent_list(&self, r: ExtentList) -> Result<ExtentListResp, ErrorCode> {

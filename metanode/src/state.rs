@@ -210,6 +210,7 @@ pub fn add_inode(txn: &mut Txn<'_>, ino: InodeId, rec: &InodeRec) -> Result<(), 
 /// for release on the datanodes).
 pub fn delete_inode(txn: &mut Txn<'_>, ino: InodeId, rec: &InodeRec) -> Result<(), ErrorCode> {
     crate::extents::free_all(txn, ino)?;
+    txn.delete(keys::inline(ino));
     let prefix = keys::xattr_prefix(ino);
     loop {
         let batch = txn.scan(&prefix, &prefix, 256)?;

@@ -100,9 +100,19 @@ async fn make_entry(c: MetaClient, dir: InodeId, i: usize) -> (String, InodeId) 
                 extent_offset: 0,
                 len: 100 + i as u64,
             };
-            c.call(P, &ExtentAppend { partition: P, op: c.op(), inode: a.inode, extents: vec![ext], cred: cred(i) })
-                .await
-                .unwrap();
+            c.call(
+                P,
+                &ExtentAppend {
+                    partition: P,
+                    op: c.op(),
+                    inode: a.inode,
+                    extents: vec![ext],
+                    inline: InlineOp::Keep,
+                    cred: cred(i),
+                },
+            )
+            .await
+            .unwrap();
         }
         if i.is_multiple_of(10) {
             let x = SetXattr {

@@ -14,7 +14,7 @@ use std::future::Future;
 use bytes::Bytes;
 use ferrum_proto::msg::attr::{FileKind, InodeAttr, SetAttrFields};
 use ferrum_proto::msg::extent::ExtentKey;
-use ferrum_proto::msg::meta::{Cred, ExtentListResp, ReadDirResp, RenameResp, Unlinked};
+use ferrum_proto::msg::meta::{Cred, ExtentListResp, InlineOp, ReadDirResp, RenameResp, Unlinked};
 use ferrum_proto::msg::name::Name;
 use ferrum_proto::{ErrorCode, ExtentId, InodeId, PartitionId};
 
@@ -134,11 +134,13 @@ pub trait MetaBackend: Send + Sync + 'static {
     fn remove_xattr(&self, inode: InodeId, name: &Name, cred: &Cred) -> impl Future<Output = BResult<()>> + Send;
     fn stat_fs(&self) -> impl Future<Output = BResult<VolumeUsage>> + Send;
     /// Records extents written to datanodes; later keys win where they overlap, the size grows to cover
-    /// them.
+    /// them. `inline` sets or drops a small file's inline bytes (`Stale` if the metanode's state of them
+    /// is not what this client assumed).
     fn extent_append(
         &self,
         inode: InodeId,
         extents: &[ExtentKey],
+        inline: &InlineOp,
         cred: &Cred,
     ) -> impl Future<Output = BResult<()>> + Send;
     fn extent_list(&self, inode: InodeId) -> impl Future<Output = BResult<ExtentListResp>> + Send;

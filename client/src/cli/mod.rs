@@ -47,6 +47,12 @@ pub struct MountArgs {
     /// next write, fsync or close. What fsync acknowledged is never lost.
     #[arg(long, value_name = "SECS", default_value_t = 60.0)]
     pub op_timeout: f64,
+    /// Files up to this many bytes keep their data inline, with the inode on the metanode (replicated
+    /// like all metadata): writing, reading and deleting them touches no datanode. Past it a file moves
+    /// to extents. 0 turns inline data off; at most 65536.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::vfs::DEFAULT_INLINE_MAX as u32,
+          value_parser = clap::value_parser!(u32).range(0..=65536))]
+    pub inline_max: u32,
     /// Mount read-only.
     #[arg(long)]
     pub read_only: bool,

@@ -63,6 +63,7 @@ fn serve(args: MountArgs, mountpoint: std::path::PathBuf) -> Result<(), CliError
         attr_ttl: secs(args.attr_timeout, "attr-timeout")?,
         entry_ttl: secs(args.entry_timeout, "entry-timeout")?,
         op_timeout,
+        inline_max: args.inline_max as usize,
         ..VfsConfig::default()
     };
     let (label, mounted) = if args.memory {

@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+/// Two pages: most configuration files, scripts and source files, far below a metanode's budget.
+pub const DEFAULT_INLINE_MAX: usize = 8192;
+
 #[derive(Clone, Debug)]
 pub struct VfsConfig {
     /// How long the kernel (and this client) may trust an inode's attributes.
@@ -29,6 +32,9 @@ pub struct VfsConfig {
     /// timeout) before it gives up on the buffered bytes and reports the error: the mount's op
     /// timeout, the same bound every call to the cluster has.
     pub op_timeout: Duration,
+    /// Files up to this many bytes keep their data inline, with the inode on the metanode (at most
+    /// `MAX_INLINE`; 0 turns it off): writing, reading and deleting them touches no datanode.
+    pub inline_max: usize,
 }
 
 impl Default for VfsConfig {
@@ -47,6 +53,7 @@ impl Default for VfsConfig {
             readdir_page: 1024,
             attr_cache_capacity: 65_536,
             op_timeout: Duration::from_secs(60),
+            inline_max: DEFAULT_INLINE_MAX,
         }
     }
 }

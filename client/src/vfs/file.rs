@@ -29,7 +29,7 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
             // Close-to-open consistency: the first open of a file re-reads its extent map (lazily), so it
             // sees what other clients wrote and closed before.
             if node.opens() == 1 && !d.has_unflushed() {
-                d.extents = None;
+                d.forget_extents();
                 d.data_changed();
             }
         }

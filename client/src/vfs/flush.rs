@@ -7,15 +7,22 @@
 //! chunks of at most `io_chunk`, several in parallel; the keys follow in one metanode call once every
 //! byte is stored, so a key never points at bytes that are not there. That call is made even when there
 //! are no new keys: it is what moves the file's mtime.
+//!
+//! A small file (up to `inline_max` bytes, without extents) is stored inline instead: the whole content
+//! goes to the metanode in that one call, and no datanode is involved. When it grows past that, its
+//! inline bytes are written to an extent together with the new ones, and the same call drops them.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use ferrum_proto::msg::extent::ExtentKey;
+use ferrum_proto::msg::meta::{InlineOp, MAX_INLINE};
+use ferrum_proto::ErrorCode;
 use futures_util::{stream, StreamExt, TryStreamExt};
 use tokio::time::Instant;
 
+use super::dirty;
 use super::extent_map::{ExtentMap, Segment};
 use super::open_inode::{AppendCursor, OpenInode};
 use super::Vfs;
@@ -25,6 +32,20 @@ use crate::error::Result;
 /// First pause before a failed write-back is tried again; doubled up to [`MAX_RETRY_BACKOFF`].
 const RETRY_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(1);
+
+/// What a write-back stored.
+enum Stored {
+    /// New extent keys; `dropped_inline`: the file's inline bytes moved into them.
+    Keys { keys: Vec<ExtentKey>, dropped_inline: bool },
+    /// The file's whole content, inline.
+    Inline(Bytes),
+}
+
+enum InlinePlan {
+    Inline(Bytes),
+    /// Write to extents: these ranges instead of the buffered ones when the file leaves inline storage.
+    Extents(Option<Vec<(u64, Bytes)>>),
+}
 
 /// One datanode write: consecutive bytes of one extent.
 struct WriteJob {
@@ -114,6 +135,10 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
         let result = loop {
             match deadline::within(deadline, self.write_ranges(node, &ranges)).await {
                 Err(e) if e.is_transient() && Instant::now() < deadline => {
+                    if matches!(e.code(), Some(ErrorCode::Stale { .. })) {
+                        // Another client moved the file into or out of inline storage: reload the map.
+                        node.lock().forget_extents();
+                    }
                     tracing::info!(inode = %node.ino, error = %e, "write-back failed; retrying within the op timeout");
                     tokio::time::sleep_until(deadline.min(Instant::now() + backoff)).await;
                     backoff = (backoff * 2).min(MAX_RETRY_BACKOFF);
@@ -126,11 +151,23 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
         d.inflight = None;
         d.data_changed();
         match result {
-            Ok(keys) => {
+            Ok(stored) => {
+                let d = &mut *d;
                 if let Some((map, size)) = &mut d.extents {
-                    for k in &keys {
-                        map.insert(k);
-                        *size = (*size).max(k.file_end());
+                    match stored {
+                        Stored::Inline(bytes) => {
+                            *size = (*size).max(bytes.len() as u64);
+                            d.inline = Some(bytes);
+                        }
+                        Stored::Keys { keys, dropped_inline } => {
+                            if dropped_inline {
+                                d.inline = None;
+                            }
+                            for k in &keys {
+                                map.insert(k);
+                                *size = (*size).max(k.file_end());
+                            }
+                        }
                     }
                 }
                 d.written_end = d.dirty.end();
@@ -159,17 +196,67 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
         let list = self.inner.meta.extent_list(node.ino).await?;
         let mut d = node.lock();
         d.extents = Some((ExtentMap::from_keys(&list.extents), list.size));
+        d.inline = list.inline;
         Ok(())
     }
 
-    async fn write_ranges(&self, node: &OpenInode, ranges: &[(u64, Bytes)]) -> Result<Vec<ExtentKey>> {
+    /// Whether the write-back stores the file inline (its new whole content), or writes to extents:
+    /// then, when the file leaves inline storage, its old inline bytes (with the new ones over them)
+    /// go first, followed by what lies past them.
+    fn plan_inline(&self, d: &super::open_inode::InodeData, ranges: &[(u64, Bytes)]) -> InlinePlan {
+        let map = &d.extents.as_ref().expect("loaded").0;
+        if map.piece_count() > 0 {
+            return InlinePlan::Extents(None);
+        }
+        let old = d.inline.as_deref().unwrap_or_default();
+        let lay = |len: usize| {
+            let mut buf = vec![0u8; len];
+            let keep = old.len().min(len);
+            buf[..keep].copy_from_slice(&old[..keep]);
+            dirty::overlay(ranges.iter().map(|(s, b)| (*s, b.as_ref())), 0, &mut buf);
+            Bytes::from(buf)
+        };
+        let end = ranges.iter().map(|(s, b)| s + b.len() as u64).fold(old.len() as u64, u64::max);
+        let limit = self.inner.cfg.inline_max.min(MAX_INLINE) as u64;
+        if limit > 0 && end <= limit {
+            return InlinePlan::Inline(lay(end as usize));
+        }
+        if d.inline.is_none() {
+            return InlinePlan::Extents(None);
+        }
+        let n = old.len() as u64;
+        let mut all = Vec::new();
+        if n > 0 {
+            all.push((0, lay(n as usize)));
+        }
+        for (s, b) in ranges {
+            let e = s + b.len() as u64;
+            if e > n {
+                let from = (*s).max(n);
+                all.push((from, b.slice((from - s) as usize..)));
+            }
+        }
+        InlinePlan::Extents(Some(all))
+    }
+
+    async fn write_ranges(&self, node: &OpenInode, ranges: &[(u64, Bytes)]) -> Result<Stored> {
         let cfg = &self.inner.cfg;
         self.load_extents_locked(node).await?;
+        let plan = self.plan_inline(&node.lock(), ranges);
+        let (moved, ranges) = match plan {
+            InlinePlan::Inline(bytes) => {
+                let writer = node.lock().writer.clone();
+                self.inner.meta.extent_append(node.ino, &[], &InlineOp::Set(bytes.clone()), &writer).await?;
+                return Ok(Stored::Inline(bytes));
+            }
+            InlinePlan::Extents(Some(all)) => (true, std::borrow::Cow::Owned(all)),
+            InlinePlan::Extents(None) => (false, std::borrow::Cow::Borrowed(ranges)),
+        };
         let (segments, mut cursor, writer) = {
             let d = node.lock();
             let map = &d.extents.as_ref().expect("loaded above").0;
             let mut segments = Vec::new();
-            for (offset, bytes) in ranges {
+            for (offset, bytes) in ranges.iter() {
                 for seg in map.resolve(*offset, bytes.len() as u64) {
                     let (file_offset, len) = match seg {
                         Segment::Data { file_offset, len, .. } | Segment::Hole { file_offset, len } => {
@@ -223,8 +310,9 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
             .await?;
         // Even with no new keys (everything was overwritten in place) the metanode records the write:
         // it sets mtime and ctime, and drops setuid/setgid for a non-root writer.
-        self.inner.meta.extent_append(node.ino, &keys, &writer).await?;
-        Ok(keys)
+        let inline = if moved { InlineOp::Drop } else { InlineOp::Keep };
+        self.inner.meta.extent_append(node.ino, &keys, &inline, &writer).await?;
+        Ok(Stored::Keys { keys, dropped_inline: moved })
     }
 }
 

@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 
 use ferrum_proto::InodeId;
 
-pub use config::VfsConfig;
+pub use config::{VfsConfig, DEFAULT_INLINE_MAX};
 pub use dir::DirEntryOut;
 pub use extent_map::{ExtentMap, Segment};
 /// Who performs an operation (from the FUSE request): checked by the metanode, owner of what it creates.

@@ -98,10 +98,16 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
         let mut d = node.lock();
         d.dirty.truncate(size);
         match (&mut d.extents, size) {
-            (_, 0) => d.extents = Some((ExtentMap::new(), 0)),
+            (_, 0) => {
+                d.extents = Some((ExtentMap::new(), 0));
+                d.inline = None;
+            }
             (Some((map, s)), _) => {
                 map.truncate(size);
                 *s = size;
+                if let Some(b) = &mut d.inline {
+                    *b = b.slice(..b.len().min(size as usize));
+                }
             }
             (None, _) => {}
         }

@@ -42,6 +42,9 @@ pub struct InodeData {
     /// The extent map and the metanode's size with it; `None` until first needed (or after an open
     /// that wants the other clients' latest).
     pub extents: Option<(ExtentMap, u64)>,
+    /// The file's inline bytes (from offset 0) as the metanode holds them, loaded with `extents` (whose
+    /// map is then empty). A small file lives there instead of in extents.
+    pub inline: Option<Bytes>,
     pub append: Option<AppendCursor>,
     /// Whose writes the buffer holds (the last writer's): extent keys are recorded in their name.
     pub writer: ferrum_proto::msg::meta::Cred,
@@ -73,6 +76,12 @@ impl InodeData {
             dirty::overlay(inflight.iter().map(|(s, b)| (*s, b.as_ref())), offset, out);
         }
         self.dirty.overlay(offset, out);
+    }
+
+    /// Forgets the data map (and inline bytes): the next read or flush loads them again.
+    pub fn forget_extents(&mut self) {
+        self.extents = None;
+        self.inline = None;
     }
 
     /// The data changed: forget read-ahead.

@@ -87,9 +87,17 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
     /// The stored bytes of `[offset, offset + len)`, zeros for holes; may be short if the extents are
     /// (the caller pads).
     async fn read_extents(&self, node: &OpenInode, offset: u64, len: u64) -> Result<Bytes> {
-        let segments = match &node.lock().extents {
-            Some((map, _)) => map.resolve(offset, len),
-            None => return Ok(Bytes::new()),
+        let segments = {
+            let d = node.lock();
+            if let Some(inline) = &d.inline {
+                // A small file: its bytes came with the map (zeros past them, which the caller pads).
+                let from = (offset as usize).min(inline.len());
+                return Ok(inline.slice(from..(offset + len).min(inline.len() as u64) as usize));
+            }
+            match &d.extents {
+                Some((map, _)) => map.resolve(offset, len),
+                None => return Ok(Bytes::new()),
+            }
         };
         let chunk = self.inner.cfg.io_chunk as u64;
         // The common case: one piece of one extent, returned without a copy.

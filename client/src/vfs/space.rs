@@ -86,7 +86,16 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
             self.load_extents_locked(node).await?;
         }
         let size = node.lock().size().unwrap_or(0);
-        if mode.punch_hole() || mode.zero_range() {
+        let inline_len = node.lock().inline.as_ref().map(|b| b.len() as u64);
+        if let (Some(n), true) = (inline_len, mode.punch_hole() || mode.zero_range()) {
+            // A small file's bytes are inline: zero them there (past them the file already reads as
+            // zeros).
+            if offset < n {
+                let zeros = vec![0u8; (end.min(n) - offset) as usize];
+                node.lock().dirty.write(offset, &zeros);
+                self.flush_node(node).await?;
+            }
+        } else if mode.punch_hole() || mode.zero_range() {
             let segments = match &node.lock().extents {
                 Some((map, _)) => map.resolve(offset, end.min(size).saturating_sub(offset)),
                 None => Vec::new(),
@@ -138,6 +147,13 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
             return Err(FsError::PastEof);
         }
         let map = &d.extents.as_ref().expect("loaded above").0;
+        if d.inline.is_some() {
+            // Inline bytes count as data up to the end (allowed: holes may be reported as data).
+            return Ok(match whence {
+                Whence::Data => offset,
+                Whence::Hole => size,
+            });
+        }
         match whence {
             Whence::Data => match map.next_data(offset) {
                 Some(o) if o < size => Ok(o),

@@ -2,13 +2,13 @@
 
 use ferrum_proto::msg::attr::FileKind;
 use ferrum_proto::msg::extent::ExtentKey;
-use ferrum_proto::msg::meta::Cred;
+use ferrum_proto::msg::meta::{Cred, InlineOp};
 use ferrum_proto::{ErrorCode, InodeId};
 
 use super::{ok, Ctx, OpResult};
-use crate::{extents, freed, perm, state};
+use crate::{extents, freed, inline, perm, state};
 
-pub fn append(ctx: &mut Ctx<'_, '_>, ino: InodeId, keys: &[ExtentKey], cred: &Cred) -> OpResult {
+pub fn append(ctx: &mut Ctx<'_, '_>, ino: InodeId, keys: &[ExtentKey], inline: InlineOp, cred: &Cred) -> OpResult {
     ctx.part.check_holds(ino)?;
     let mut r = state::inode(ctx.txn, ino)?;
     match r.kind {
@@ -16,7 +16,7 @@ pub fn append(ctx: &mut Ctx<'_, '_>, ino: InodeId, keys: &[ExtentKey], cred: &Cr
         FileKind::Dir => return Err(ErrorCode::IsDir.into()),
         _ => return Err(ErrorCode::InvalidArgument("only regular files have data".into()).into()),
     }
-    let mut end = r.size;
+    let mut end = r.size.max(inline::apply(ctx.txn, ino, inline, keys.iter().any(|k| k.len > 0))?);
     for k in keys {
         extents::insert(ctx.txn, ino, k)?;
         end = end.max(k.file_end());

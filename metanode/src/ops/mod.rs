@@ -188,7 +188,7 @@ fn dispatch(ctx: &mut Ctx<'_, '_>, body: Body) -> OpResult {
         Body::SetAttr { ino, set, cred, handle } => setattr::setattr(ctx, ino, set, &cred, handle),
         Body::SetXattr { ino, name, value, flags, cred } => xattr::set(ctx, ino, &name, value, flags, &cred),
         Body::RemoveXattr { ino, name, cred } => xattr::remove(ctx, ino, &name, &cred),
-        Body::ExtentAppend { ino, extents, cred } => extent::append(ctx, ino, &extents, &cred),
+        Body::ExtentAppend { ino, extents, inline, cred } => extent::append(ctx, ino, &extents, inline, &cred),
         Body::Evict { ino } => evict::evict(ctx, ino),
         Body::FreedAck { upto } => extent::freed_ack(ctx, upto),
         Body::Create(a) => create::create(ctx, a),

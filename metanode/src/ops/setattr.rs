@@ -8,7 +8,7 @@ use ferrum_proto::{ErrorCode, InodeId};
 use super::{ok, Ctx, OpResult};
 use crate::perm::{self, W};
 use crate::records::{InodeRec, MODE_MASK, S_ISGID};
-use crate::{extents, state};
+use crate::{extents, inline, state};
 
 fn check(r: &InodeRec, set: &SetAttrFields, cred: &Cred, handle: bool) -> Result<(), ErrorCode> {
     let owner = perm::is_owner(cred, r.uid);
@@ -69,6 +69,7 @@ pub fn setattr(ctx: &mut Ctx<'_, '_>, ino: InodeId, set: SetAttrFields, cred: &C
     if let Some(size) = set.size {
         if size < r.size {
             extents::truncate(ctx.txn, ino, size)?;
+            inline::truncate(ctx.txn, ino, size)?;
         }
         state::set_size(ctx.txn, &mut r, size)?;
         r.touch_content(now);

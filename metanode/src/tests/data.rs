@@ -2,7 +2,7 @@
 
 use ferrum_proto::msg::attr::SetAttrFields;
 use ferrum_proto::msg::extent::ExtentKey;
-use ferrum_proto::msg::meta::{Cred, Evict, ExtentAppend, ExtentList, FreedAck, FreedList, StatFs};
+use ferrum_proto::msg::meta::{Cred, Evict, ExtentAppend, ExtentList, FreedAck, FreedList, InlineOp, StatFs};
 use ferrum_proto::{ErrorCode, ExtentId, InodeId, PartitionId};
 
 use super::kit::{root, user, Kit};
@@ -12,7 +12,16 @@ fn key(off: u64, ext: u64, eoff: u64, len: u64) -> ExtentKey {
 }
 
 async fn append(k: &Kit, ino: InodeId, keys: Vec<ExtentKey>, cred: Cred) -> Result<(), ErrorCode> {
-    k.svc.extent_append(ExtentAppend { partition: k.p(ino), op: k.op(), inode: ino, extents: keys, cred }).await
+    k.svc
+        .extent_append(ExtentAppend {
+            partition: k.p(ino),
+            op: k.op(),
+            inode: ino,
+            extents: keys,
+            inline: InlineOp::Keep,
+            cred,
+        })
+        .await
 }
 
 async fn list(k: &Kit, ino: InodeId) -> (u64, Vec<ExtentKey>) {
@@ -108,4 +117,38 @@ async fn an_exhausted_range_says_where_it_ends() {
     k.create(InodeId::ROOT, "b").await.unwrap();
     let end = ErrorCode::InodeRangeEnd { partition: k.part(0), end: InodeId(4) };
     assert_eq!(k.create(InodeId::ROOT, "c").await, Err(end));
+}
+
+async fn append_inline(k: &Kit, ino: InodeId, keys: Vec<ExtentKey>, inline: InlineOp) -> Result<(), ErrorCode> {
+    let req = ExtentAppend { partition: k.p(ino), op: k.op(), inode: ino, extents: keys, inline, cred: root() };
+    k.svc.extent_append(req).await
+}
+
+#[tokio::test]
+async fn a_small_file_lives_inline_until_it_moves_to_extents() {
+    let k = Kit::one().await;
+    let f = k.create(InodeId::ROOT, "f").await.unwrap();
+    let bytes = bytes::Bytes::from_static(b"small file");
+    append_inline(&k, f.inode, vec![], InlineOp::Set(bytes.clone())).await.unwrap();
+    let r = k.svc.extent_list(ExtentList { partition: k.p(f.inode), inode: f.inode }).await.unwrap();
+    assert_eq!((r.size, r.extents.len(), r.inline), (10, 0, Some(bytes.clone())));
+    // A writer that did not know about the inline bytes is told to reload, and nothing changes.
+    assert!(matches!(append(&k, f.inode, vec![key(0, 1, 0, 20)], root()).await, Err(ErrorCode::Stale { .. })));
+    assert_eq!(list(&k, f.inode).await, (10, vec![]));
+    // Truncating cuts the inline bytes.
+    k.setattr(f.inode, SetAttrFields { size: Some(5), ..Default::default() }, root()).await.unwrap();
+    let r = k.svc.extent_list(ExtentList { partition: k.p(f.inode), inode: f.inode }).await.unwrap();
+    assert_eq!((r.size, r.inline), (5, Some(bytes.slice(..5))));
+    // Moving to extents drops them in the same step.
+    append_inline(&k, f.inode, vec![key(0, 1, 0, 20)], InlineOp::Drop).await.unwrap();
+    let r = k.svc.extent_list(ExtentList { partition: k.p(f.inode), inode: f.inode }).await.unwrap();
+    assert_eq!((r.size, r.extents, r.inline), (20, vec![key(0, 1, 0, 20)], None));
+    assert!(matches!(append_inline(&k, f.inode, vec![], InlineOp::Set(bytes)).await, Err(ErrorCode::Stale { .. })));
+    // Deleting an inline file frees nothing on the datanodes.
+    let g = k.create(InodeId::ROOT, "g").await.unwrap();
+    append_inline(&k, g.inode, vec![], InlineOp::Set(bytes::Bytes::from_static(b"x"))).await.unwrap();
+    k.unlink(InodeId::ROOT, "g", root()).await.unwrap();
+    k.svc.evict(Evict { partition: k.part(0), op: k.op(), inode: g.inode }).await.unwrap();
+    assert_eq!(freed(&k).await.len(), 0);
+    assert_eq!(k.svc.stat_fs(StatFs { partition: k.part(0) }).await.unwrap().bytes, 20, "f's 20 bytes are left");
 }

@@ -439,15 +439,35 @@ rpc!(StatFs => StatFsResp, META_STAT_FS);
 /// [`FreedList`], unless they are the very same bytes of the same extent). The size grows to cover the
 /// new keys; mtime and ctime are set. A write by a non-root caller clears setuid/setgid, like Linux.
 /// No permission check: access was checked when the file was opened.
+///
+/// A small file's bytes may instead live with its inode (`inline`, see [`InlineOp`]). A request whose
+/// view of that is out of date (keys for a file that holds inline bytes, or inline bytes for a file
+/// that has keys) is refused with `Stale`: reload the map with [`ExtentList`] and try again.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExtentAppend {
     pub partition: PartitionId,
     pub op: OpId,
     pub inode: InodeId,
     pub extents: Vec<ExtentKey>,
+    pub inline: InlineOp,
     pub cred: Cred,
 }
 rpc!(ExtentAppend => (), META_EXTENT_APPEND);
+
+/// Most bytes a file may keep inline, with its inode on the metanode, instead of in extents.
+pub const MAX_INLINE: usize = 64 * 1024;
+
+/// What an [`ExtentAppend`] does to the file's inline bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InlineOp {
+    /// Leave them; `extents` are only accepted for a file without inline bytes.
+    Keep,
+    /// The file's data is these bytes from offset 0 (at most [`MAX_INLINE`]; `extents` must be empty,
+    /// and the file must have no keys). The size grows to cover them.
+    Set(Bytes),
+    /// The file leaves inline storage: its bytes were written to extents, named in `extents`.
+    Drop,
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExtentList {
@@ -461,6 +481,9 @@ pub struct ExtentList {
 pub struct ExtentListResp {
     pub size: u64,
     pub extents: Vec<ExtentKey>,
+    /// A small file's bytes from offset 0, kept with its inode (then `extents` is empty). Past them,
+    /// up to `size`, the file reads as zeros.
+    pub inline: Option<Bytes>,
 }
 rpc!(ExtentList => ExtentListResp, META_EXTENT_LIST);
 

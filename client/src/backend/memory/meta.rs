@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use ferrum_proto::msg::attr::{InodeAttr, SetAttrFields};
 use ferrum_proto::msg::extent::ExtentKey;
-use ferrum_proto::msg::meta::{Cred, ExtentListResp, ReadDirResp, RenameResp, Unlinked};
+use ferrum_proto::msg::meta::{Cred, ExtentListResp, InlineOp, ReadDirResp, RenameResp, Unlinked};
 use ferrum_proto::msg::name::Name;
 use ferrum_proto::InodeId;
 
@@ -119,9 +119,15 @@ impl MetaBackend for MemMeta {
     async fn stat_fs(&self) -> BResult<VolumeUsage> {
         self.with(|t| Ok(t.usage()))
     }
-    async fn extent_append(&self, inode: InodeId, extents: &[ExtentKey], _cred: &Cred) -> BResult<()> {
+    async fn extent_append(
+        &self,
+        inode: InodeId,
+        extents: &[ExtentKey],
+        inline: &InlineOp,
+        _cred: &Cred,
+    ) -> BResult<()> {
         self.extent_appends.fetch_add(1, Ordering::Relaxed);
-        self.with(|t| t.extent_append(inode, extents))
+        self.with(|t| t.extent_append(inode, extents, inline))
     }
     async fn extent_list(&self, inode: InodeId) -> BResult<ExtentListResp> {
         self.with(|t| t.extent_list(inode))

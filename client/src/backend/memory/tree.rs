@@ -10,7 +10,8 @@ use bytes::Bytes;
 use ferrum_proto::msg::attr::{FileKind, InodeAttr, SetAttrFields, SetTime, Time};
 use ferrum_proto::msg::extent::ExtentKey;
 use ferrum_proto::msg::meta::{
-    Cred, DirEntry, ExtentListResp, ReadDirResp, Rename, RenameResp, SetXattr, Unlinked, MAX_LINKS, MAX_SYMLINK_LEN,
+    Cred, DirEntry, ExtentListResp, InlineOp, ReadDirResp, Rename, RenameResp, SetXattr, Unlinked, MAX_LINKS,
+    MAX_SYMLINK_LEN,
 };
 use ferrum_proto::msg::name::Name;
 use ferrum_proto::{ErrorCode, InodeId};
@@ -28,6 +29,8 @@ pub(super) struct Inode {
 pub(super) enum Body {
     File {
         extents: Vec<ExtentKey>,
+        /// Inline bytes from offset 0 (then `extents` is empty), as the metanode keeps them.
+        inline: Option<Bytes>,
     },
     Dir {
         entries: BTreeMap<Name, InodeId>,
@@ -225,7 +228,7 @@ impl Tree {
 
     pub fn create(&mut self, parent: InodeId, name: &Name, n: &NewNode, cred: &Cred) -> BResult<InodeAttr> {
         let body = match n.kind {
-            FileKind::File => Body::File { extents: Vec::new() },
+            FileKind::File => Body::File { extents: Vec::new(), inline: None },
             FileKind::Dir | FileKind::Symlink => {
                 return Err(ErrorCode::InvalidArgument("create makes files, fifos, sockets and devices".into()))
             }
@@ -451,17 +454,30 @@ impl Tree {
         VolumeUsage { inodes: self.inodes.len() as u64, bytes, free_inodes: Some(u64::MAX - self.next) }
     }
 
-    fn file_mut(&mut self, ino: InodeId) -> BResult<(&mut InodeAttr, &mut Vec<ExtentKey>)> {
+    #[allow(clippy::type_complexity)]
+    fn file_mut(&mut self, ino: InodeId) -> BResult<(&mut InodeAttr, &mut Vec<ExtentKey>, &mut Option<Bytes>)> {
         let inode = self.get_mut(ino)?;
         match &mut inode.body {
-            Body::File { extents } => Ok((&mut inode.attr, extents)),
+            Body::File { extents, inline } => Ok((&mut inode.attr, extents, inline)),
             Body::Dir { .. } => Err(ErrorCode::IsDir),
             _ => Err(ErrorCode::InvalidArgument("not a regular file".into())),
         }
     }
 
-    pub fn extent_append(&mut self, ino: InodeId, keys: &[ExtentKey]) -> BResult<()> {
-        let (attr, extents) = self.file_mut(ino)?;
+    pub fn extent_append(&mut self, ino: InodeId, keys: &[ExtentKey], op: &InlineOp) -> BResult<()> {
+        let (attr, extents, inline) = self.file_mut(ino)?;
+        let has_keys = keys.iter().any(|k| k.len > 0);
+        match op {
+            InlineOp::Keep if has_keys && inline.is_some() => return Err(ErrorCode::Stale { current: 0 }),
+            InlineOp::Keep => {}
+            InlineOp::Drop => *inline = None,
+            InlineOp::Set(_) if has_keys => return Err(ErrorCode::InvalidArgument("inline and keys".into())),
+            InlineOp::Set(_) if !extents.is_empty() => return Err(ErrorCode::Stale { current: 0 }),
+            InlineOp::Set(bytes) => {
+                attr.size = attr.size.max(bytes.len() as u64);
+                *inline = Some(bytes.clone());
+            }
+        }
         for key in keys.iter().filter(|k| k.len > 0) {
             // Keys wholly hidden by the new one can never be read again: drop them so the list stays short.
             extents.retain(|k| !(key.file_offset <= k.file_offset && k.file_end() <= key.file_end()));
@@ -477,14 +493,23 @@ impl Tree {
     pub fn extent_list(&self, ino: InodeId) -> BResult<ExtentListResp> {
         let inode = self.get(ino)?;
         match &inode.body {
-            Body::File { extents } => Ok(ExtentListResp { size: inode.attr.size, extents: extents.clone() }),
+            Body::File { extents, inline } => {
+                Ok(ExtentListResp { size: inode.attr.size, extents: extents.clone(), inline: inline.clone() })
+            }
             Body::Dir { .. } => Err(ErrorCode::IsDir),
             _ => Err(ErrorCode::InvalidArgument("not a regular file".into())),
         }
     }
 
     pub fn truncate(&mut self, ino: InodeId, size: u64) -> BResult<InodeAttr> {
-        let (attr, extents) = self.file_mut(ino)?;
+        let (attr, extents, inline) = self.file_mut(ino)?;
+        if size == 0 {
+            *inline = None;
+        } else if let Some(b) = inline {
+            if b.len() as u64 > size {
+                *b = b.slice(..size as usize);
+            }
+        }
         // Keys are cut at the new size, not just dropped when wholly past it: if the file grows again,
         // the bytes between must read as zeros.
         extents.retain_mut(|k| {

@@ -10,9 +10,9 @@ use bytes::Bytes;
 use ferrum_proto::msg::attr::{InodeAttr, SetAttrFields};
 use ferrum_proto::msg::extent::ExtentKey;
 use ferrum_proto::msg::meta::{
-    Create, Cred, Evict, ExtentAppend, ExtentList, ExtentListResp, GetAttr, GetXattr, Link, ListXattr, Lookup, Mkdir,
-    ReadDir, ReadDirResp, Readlink, RemoveXattr, Rename, RenameResp, Rmdir, SetAttr, SetXattr, StatFs, Symlink,
-    SyncPartition, Truncate, Unlink, Unlinked,
+    Create, Cred, Evict, ExtentAppend, ExtentList, ExtentListResp, GetAttr, GetXattr, InlineOp, Link, ListXattr,
+    Lookup, Mkdir, ReadDir, ReadDirResp, Readlink, RemoveXattr, Rename, RenameResp, Rmdir, SetAttr, SetXattr, StatFs,
+    Symlink, SyncPartition, Truncate, Unlink, Unlinked,
 };
 use ferrum_proto::msg::name::Name;
 use ferrum_proto::msg::Rpc;
@@ -269,9 +269,22 @@ impl MetaBackend for RpcMeta {
         self.each_partition(|partition| SyncPartition { partition }).await.map(drop)
     }
 
-    async fn extent_append(&self, inode: InodeId, extents: &[ExtentKey], cred: &Cred) -> BResult<()> {
+    async fn extent_append(
+        &self,
+        inode: InodeId,
+        extents: &[ExtentKey],
+        inline: &InlineOp,
+        cred: &Cred,
+    ) -> BResult<()> {
         let op = self.c.ops.next();
-        let make = |partition| ExtentAppend { partition, op, inode, extents: extents.to_vec(), cred: cred.clone() };
+        let make = |partition| ExtentAppend {
+            partition,
+            op,
+            inode,
+            extents: extents.to_vec(),
+            inline: inline.clone(),
+            cred: cred.clone(),
+        };
         self.c.call_meta(inode, make).await
     }
 

@@ -265,7 +265,7 @@ async fn concurrent_writers_on_distinct_ranges() {
 
 #[tokio::test]
 async fn a_transient_write_back_failure_is_retried_and_nothing_is_lost() {
-    let cfg = VfsConfig { op_timeout: Duration::from_secs(30), ..VfsConfig::default() };
+    let cfg = VfsConfig { op_timeout: Duration::from_secs(30), inline_max: 0, ..VfsConfig::default() };
     let (v, _meta, data) = vfs_with(cfg);
     let (ino, fh) = create(&v, "retried").await;
     v.write(fh, 0, b"must survive").await.unwrap();
@@ -279,7 +279,7 @@ async fn a_transient_write_back_failure_is_retried_and_nothing_is_lost() {
 #[tokio::test]
 async fn a_write_back_failing_for_the_whole_op_timeout_is_reported_once() {
     let op_timeout = Duration::from_millis(400);
-    let (v, _meta, data) = vfs_with(VfsConfig { op_timeout, ..VfsConfig::default() });
+    let (v, _meta, data) = vfs_with(VfsConfig { op_timeout, inline_max: 0, ..VfsConfig::default() });
     let (_, fh) = create(&v, "lost").await;
     v.write(fh, 0, b"dropped").await.unwrap();
     data.fail_writes(u64::MAX, ErrorCode::Timeout);
@@ -297,7 +297,7 @@ async fn a_write_back_failing_for_the_whole_op_timeout_is_reported_once() {
 #[tokio::test]
 async fn a_failure_found_while_waiting_to_flush_is_reported_without_another_attempt() {
     let op_timeout = Duration::from_millis(300);
-    let cfg = VfsConfig { op_timeout, flush_threshold: 1024, ..VfsConfig::default() };
+    let cfg = VfsConfig { op_timeout, flush_threshold: 1024, inline_max: 0, ..VfsConfig::default() };
     let (v, _meta, data) = vfs_with(cfg);
     let (ino, fh) = create(&v, "background").await;
     data.fail_writes(u64::MAX, ErrorCode::Unavailable("no majority".into()));
@@ -316,7 +316,8 @@ async fn a_failure_found_while_waiting_to_flush_is_reported_without_another_atte
 
 #[tokio::test]
 async fn refusals_are_not_retried() {
-    let (v, _meta, data) = vfs_with(VfsConfig { op_timeout: Duration::from_secs(60), ..VfsConfig::default() });
+    let cfg = VfsConfig { op_timeout: Duration::from_secs(60), inline_max: 0, ..VfsConfig::default() };
+    let (v, _meta, data) = vfs_with(cfg);
     let (_, fh) = create(&v, "refused").await;
     v.write(fh, 0, b"x").await.unwrap();
     data.fail_writes(u64::MAX, ErrorCode::ReadOnly);

@@ -1,5 +1,6 @@
 //! The client library over the in-memory backends: every VFS behaviour without a cluster or a kernel.
 
+mod inline;
 mod io;
 mod namespace;
 
