@@ -1,7 +1,7 @@
 //! A multiplexed connection to one server.
 //!
 //! Many calls share one TCP connection: each gets a request id, parks a oneshot in the pending map, and
-//! hands its frame to the writer task; the reader task routes each reply to its caller by id, in
+//! writes its frame (see [`FrameSender`]); the reader task routes each reply to its caller by id, in
 //! whatever order replies come. When the connection dies every pending call fails with `Closed`.
 
 use std::collections::HashMap;
@@ -12,8 +12,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
@@ -25,7 +26,7 @@ use crate::opcode::Opcode;
 use crate::rpc::error::RpcError;
 use crate::rpc::handler::Outgoing;
 use crate::rpc::handshake;
-use crate::rpc::writer::write_frames;
+use crate::rpc::writer::FrameSender;
 
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
@@ -47,15 +48,21 @@ impl Default for ClientConfig {
     }
 }
 
-/// Frames queued for the writer before callers wait.
-const SEND_QUEUE: usize = 1024;
-
 /// A handle on one connection; clones share it. The connection closes when the last clone is dropped.
 #[derive(Clone)]
 pub struct RpcClient {
     shared: Arc<Shared>,
-    /// Held only by handles: once all are dropped the writer ends and tears the connection down.
-    tx: mpsc::Sender<Frame>,
+    /// Held only by handles: once all are dropped the connection is torn down.
+    _handles: Arc<LastHandle>,
+}
+
+/// Closes the connection when the last [`RpcClient`] clone goes (the reader task keeps `Shared` alive).
+struct LastHandle(Arc<Shared>);
+
+impl Drop for LastHandle {
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
 
 struct Shared {
@@ -67,6 +74,7 @@ struct Shared {
     pending: Mutex<HashMap<u64, oneshot::Sender<Frame>>>,
     /// Cancelled exactly when the connection is dead.
     closed: CancellationToken,
+    sender: FrameSender<OwnedWriteHalf>,
 }
 
 impl Shared {
@@ -128,22 +136,10 @@ impl RpcClient {
             next_id: AtomicU64::new(1),
             pending: Mutex::new(HashMap::new()),
             closed: CancellationToken::new(),
-        });
-        let (tx, rx) = mpsc::channel(SEND_QUEUE);
-        tokio::spawn({
-            let shared = shared.clone();
-            async move {
-                tokio::select! {
-                    _ = shared.closed.cancelled() => {}
-                    r = write_frames(writer, rx) => if let Err(e) = r {
-                        debug!(addr = %shared.addr, error = %e, "write failed, closing connection");
-                    }
-                }
-                shared.close();
-            }
+            sender: FrameSender::new(writer),
         });
         tokio::spawn(read_replies(reader, shared.clone()));
-        Ok(RpcClient { shared, tx })
+        Ok(RpcClient { _handles: Arc::new(LastHandle(shared.clone())), shared })
     }
 
     /// Sends a request and waits for its reply; a remote error arrives as `RpcError::Remote`.
@@ -159,7 +155,11 @@ impl RpcClient {
         shared.register(id, reply_tx)?;
         let _guard = PendingGuard { shared, id };
         let exchange = async {
-            self.tx.send(Frame { request_id: id, ..frame }).await.map_err(|_| RpcError::Closed)?;
+            if let Err(e) = shared.sender.send(Frame { request_id: id, ..frame }).await {
+                debug!(addr = %shared.addr, error = %e, "write failed, closing connection");
+                shared.close();
+                return Err(RpcError::Closed);
+            }
             reply_rx.await.map_err(|_| RpcError::Closed)
         };
         let reply = tokio::time::timeout(shared.request_timeout, exchange).await.map_err(|_| RpcError::Timeout)??;
@@ -242,4 +242,7 @@ async fn read_replies(mut reader: FramedRead<OwnedReadHalf, FrameCodec>, shared:
         }
     }
     shared.close();
+    // Shut the write half down so the server sees the end now, not when the last handle goes (a sender
+    // stuck on a full socket holds it: give up after a while, the handles' drop closes it then).
+    let _ = tokio::time::timeout(Duration::from_secs(1), shared.sender.close()).await;
 }

@@ -1,8 +1,9 @@
 //! Accepts connections and serves each request in its own task.
 //!
 //! Per connection: the HELLO handshake, then a reader loop that spawns one task per request (at most
-//! `max_inflight_per_conn` at once; beyond that the reader pauses and TCP pushes back on the client), and
-//! one writer task that sends the replies in whatever order they complete, tagged with their request id.
+//! `max_inflight_per_conn` at once; beyond that the reader pauses and TCP pushes back on the client).
+//! Each request's task writes its own reply (see `FrameSender`), in whatever order they complete,
+//! tagged with the request id.
 //! A bad frame closes only its own connection.
 
 use std::net::SocketAddr;
@@ -10,8 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -21,7 +23,7 @@ use crate::error::ErrorCode;
 use crate::frame::{Frame, FrameCodec, FrameKind, DEFAULT_MAX_FRAME};
 use crate::rpc::handler::{Handler, Incoming, Outgoing};
 use crate::rpc::handshake::{self, Refused};
-use crate::rpc::writer::write_frames;
+use crate::rpc::writer::FrameSender;
 
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
@@ -109,19 +111,7 @@ impl<H: Handler> Connection<H> {
         }
 
         let inflight = self.cfg.max_inflight_per_conn.max(1);
-        let (tx, rx) = mpsc::channel(inflight);
-        let writer_task = self.tasks.spawn({
-            let cancel = self.cancel.clone();
-            async move {
-                tokio::select! {
-                    _ = cancel.cancelled() => {}
-                    r = write_frames(writer, rx) => if let Err(e) = r {
-                        debug!(%peer, error = %e, "write failed, closing connection");
-                        cancel.cancel();
-                    }
-                }
-            }
-        });
+        let sender = Arc::new(FrameSender::new(writer));
 
         let permits = Arc::new(Semaphore::new(inflight));
         loop {
@@ -134,7 +124,9 @@ impl<H: Handler> Connection<H> {
                 next = reader.next() => next,
             };
             match next {
-                Some(Ok(frame)) if frame.kind == FrameKind::Request => self.spawn_request(frame, permit, tx.clone()),
+                Some(Ok(frame)) if frame.kind == FrameKind::Request => {
+                    self.spawn_request(frame, permit, sender.clone())
+                }
                 Some(Ok(frame)) => {
                     warn!(%peer, kind = ?frame.kind, "closing connection: client sent a reply frame");
                     self.cancel.cancel();
@@ -152,11 +144,18 @@ impl<H: Handler> Connection<H> {
                 }
             }
         }
-        drop(tx);
-        let _ = writer_task.await;
+        // Replies of the requests still in flight go out first (each returns its permit when written).
+        tokio::select! {
+            _ = self.cancel.cancelled() => {}
+            _ = permits.acquire_many(inflight as u32) => {
+                if let Err(e) = sender.close().await {
+                    debug!(%peer, error = %e, "closing the connection failed");
+                }
+            }
+        }
     }
 
-    fn spawn_request(&self, frame: Frame, permit: OwnedSemaphorePermit, tx: mpsc::Sender<Frame>) {
+    fn spawn_request(&self, frame: Frame, permit: OwnedSemaphorePermit, sender: Arc<FrameSender<OwnedWriteHalf>>) {
         let handler = self.handler.clone();
         let cancel = self.cancel.clone();
         let max_frame = self.cfg.max_frame;
@@ -167,6 +166,7 @@ impl<H: Handler> Connection<H> {
             data: frame.data,
             peer: self.peer,
         };
+        let req_peer = self.peer;
         self.tasks.spawn(async move {
             let (opcode, id) = (req.opcode, req.request_id);
             let result = tokio::select! {
@@ -185,7 +185,10 @@ impl<H: Handler> Connection<H> {
                 }
                 Err(code) => Frame::error(opcode, id, &code),
             };
-            let _ = tx.send(reply).await;
+            if let Err(e) = sender.send(reply).await {
+                debug!(peer = %req_peer, error = %e, "write failed, closing connection");
+                cancel.cancel();
+            }
             drop(permit);
         });
     }
