@@ -165,6 +165,8 @@ pub struct UnlinkArgs {
     /// Owners of inodes in other partitions, for the sticky-directory check.
     pub owners: Vec<(InodeId, Owner)>,
     pub routes: Vec<MetaRoute>,
+    /// See [`ferrum_proto::msg::meta::Unlink::open_here`].
+    pub open_here: Option<Vec<InodeId>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -286,6 +288,8 @@ pub struct UnlinkReply {
     /// Known when the inode is local; else the `DecLink` effect in `outbox` tells.
     pub nlink: Option<u32>,
     pub outbox: Vec<OutboxItem>,
+    /// The inode lost its last link and was deleted in the same step (see `UnlinkArgs::open_here`).
+    pub evicted: bool,
 }
 
 /// The reply of a `Rename` decision.

@@ -168,7 +168,10 @@ impl MetaService {
 
     pub async fn unlink(&self, r: Unlink) -> Result<Unlinked, ErrorCode> {
         let c = self.coord(r.partition, r.op, r.routes, "unlink")?;
-        coord::unlink(&c, r.cred, r.parent, r.name).await
+        if r.open_here.as_ref().is_some_and(|o| o.len() > MAX_OPEN_HERE) {
+            return Err(ErrorCode::InvalidArgument(format!("more than {MAX_OPEN_HERE} open inodes listed")));
+        }
+        coord::unlink(&c, r.cred, r.parent, r.name, r.open_here).await
     }
 
     pub async fn rmdir(&self, r: Rmdir) -> Result<(), ErrorCode> {

@@ -100,7 +100,14 @@ pub trait MetaBackend: Send + Sync + 'static {
         new_name: &Name,
         cred: &Cred,
     ) -> impl Future<Output = BResult<InodeAttr>> + Send;
-    fn unlink(&self, parent: InodeId, name: &Name, cred: &Cred) -> impl Future<Output = BResult<Unlinked>> + Send;
+    /// `open_here`: the inodes this client holds open (see `Unlink::open_here`), or `None`.
+    fn unlink(
+        &self,
+        parent: InodeId,
+        name: &Name,
+        cred: &Cred,
+        open_here: Option<Vec<InodeId>>,
+    ) -> impl Future<Output = BResult<Unlinked>> + Send;
     fn rmdir(&self, parent: InodeId, name: &Name, cred: &Cred) -> impl Future<Output = BResult<()>> + Send;
     /// `flags`: `Rename::NOREPLACE` / `Rename::EXCHANGE`.
     fn rename(

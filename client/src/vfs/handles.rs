@@ -105,6 +105,12 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
         }
     }
 
+    /// The inodes open here, for an unlink to list (`None` when there are too many to send).
+    pub(super) fn open_inodes(&self) -> Option<Vec<InodeId>> {
+        let open = self.inner.open.lock().expect("open lock");
+        (open.len() <= ferrum_proto::msg::meta::MAX_OPEN_HERE).then(|| open.keys().copied().collect())
+    }
+
     /// Number of files open through this client (for tests and shutdown).
     pub fn open_files(&self) -> usize {
         self.inner.files.lock().expect("files lock").len()

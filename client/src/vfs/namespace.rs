@@ -150,7 +150,10 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
     }
 
     pub async fn unlink(&self, parent: InodeId, name: &Name, cred: &Cred) -> Result<()> {
-        let gone = self.inner.meta.unlink(parent, name, cred).await?;
+        // Listing what is open here lets the metanode delete an unopened file in the same step. A file
+        // this client opens while the call is in flight is not covered (nor is one open at another
+        // client, as with a separate Evict).
+        let gone = self.inner.meta.unlink(parent, name, cred, self.open_inodes()).await?;
         self.inner.attrs.invalidate(parent);
         self.unlinked(gone);
         Ok(())
@@ -184,7 +187,7 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
     /// An entry went away: an inode left without links is deleted now, or when its last handle closes.
     fn unlinked(&self, gone: Unlinked) {
         self.inner.attrs.invalidate(gone.inode);
-        if gone.nlink == 0 && !self.mark_orphan(gone.inode) {
+        if gone.nlink == 0 && !gone.evicted && !self.mark_orphan(gone.inode) {
             self.evict_later(gone.inode);
         }
     }

@@ -9,7 +9,13 @@ use super::{classify, supply_owner, Coord, Decision, Prepared, MAX_ATTEMPTS};
 use crate::cmd::{Body, Need, Outcome, PrepareWhat, RmdirArgs, UnlinkArgs, UnlinkReply};
 use crate::steps;
 
-pub async fn unlink(c: &Coord<'_>, cred: Cred, parent: InodeId, name: Name) -> Result<Unlinked, ErrorCode> {
+pub async fn unlink(
+    c: &Coord<'_>,
+    cred: Cred,
+    parent: InodeId,
+    name: Name,
+    open_here: Option<Vec<InodeId>>,
+) -> Result<Unlinked, ErrorCode> {
     let mut owners = Vec::new();
     loop {
         let args = UnlinkArgs {
@@ -18,6 +24,7 @@ pub async fn unlink(c: &Coord<'_>, cred: Cred, parent: InodeId, name: Name) -> R
             name: name.clone(),
             owners: owners.clone(),
             routes: c.routes.clone(),
+            open_here: open_here.clone(),
         };
         match classify::<UnlinkReply>(c.decide(0, Body::Unlink(args)).await?)? {
             Decision::Need(Need::Owner(i)) => supply_owner(c, &mut owners, i).await?,
@@ -30,7 +37,7 @@ pub async fn unlink(c: &Coord<'_>, cred: Cred, parent: InodeId, name: Name) -> R
                         None => 0,
                     },
                 };
-                return Ok(Unlinked { inode: reply.ino, nlink });
+                return Ok(Unlinked { inode: reply.ino, nlink, evicted: reply.evicted });
             }
             Decision::Refused(e) => return Err(e),
             Decision::Need(n) => return Err(ErrorCode::Internal(format!("unlink decision needs {n:?}"))),

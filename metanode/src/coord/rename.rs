@@ -148,7 +148,9 @@ pub async fn rename(c: &Coord<'_>, r: RenameReq) -> Result<RenameResp, ErrorCode
                         }
                     }
                     let replaced = match (exchange, reply.target) {
-                        (false, Some((inode, _))) if commit => Some(Unlinked { inode, nlink: nlink.unwrap_or(0) }),
+                        (false, Some((inode, _))) if commit => {
+                            Some(Unlinked { inode, nlink: nlink.unwrap_or(0), evicted: false })
+                        }
                         _ => None,
                     };
                     return Ok(RenameResp { replaced });

@@ -33,12 +33,19 @@ pub fn unlink(ctx: &mut Ctx<'_, '_>, a: UnlinkArgs) -> OpResult {
     state::del_dentry(ctx.txn, a.parent, &a.name);
     dir.touch_content(ctx.now);
     state::put_inode(ctx.txn, a.parent, &dir);
+    let mut evicted = false;
     let (nlink, outbox) = if ctx.part.holds(d.ino) {
         // A missing inode behind an entry is a leftover fsck reports; the entry goes all the same.
         let nlink = match state::get_inode(ctx.txn, d.ino)? {
             Some(mut rec) => {
                 state::drop_link(ctx.txn, d.ino, &mut rec, ctx.now);
-                state::put_inode(ctx.txn, d.ino, &rec);
+                // Nobody holds it open at the caller: delete it now rather than on a later `Evict`.
+                evicted = rec.nlink == 0 && a.open_here.as_ref().is_some_and(|open| !open.contains(&d.ino));
+                if evicted {
+                    state::delete_inode(ctx.txn, d.ino, &rec)?;
+                } else {
+                    state::put_inode(ctx.txn, d.ino, &rec);
+                }
                 rec.nlink
             }
             None => 0,
@@ -47,5 +54,5 @@ pub fn unlink(ctx: &mut Ctx<'_, '_>, a: UnlinkArgs) -> OpResult {
     } else {
         (None, ctx.write_outbox(vec![Effect::DecLink { ino: d.ino }], &a.routes)?)
     };
-    ok(&UnlinkReply { ino: d.ino, nlink, outbox })
+    ok(&UnlinkReply { ino: d.ino, nlink, outbox, evicted })
 }

@@ -133,7 +133,7 @@ async fn run(k: &Kit, s: Scenario, op: OpId, a: InodeId, b: InodeId) -> Result<(
         }
         UnlinkElsewhere => k
             .svc
-            .unlink(Unlink { partition: k.p(a), op, parent: a, name: n("f"), cred: root(), routes })
+            .unlink(Unlink { partition: k.p(a), op, parent: a, name: n("f"), cred: root(), routes, open_here: None })
             .await
             .map(drop),
         RmdirElsewhere => {

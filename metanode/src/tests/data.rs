@@ -152,3 +152,26 @@ async fn a_small_file_lives_inline_until_it_moves_to_extents() {
     assert_eq!(freed(&k).await.len(), 0);
     assert_eq!(k.svc.stat_fs(StatFs { partition: k.part(0) }).await.unwrap().bytes, 20, "f's 20 bytes are left");
 }
+
+#[tokio::test]
+async fn an_unlink_deletes_at_once_what_the_caller_does_not_hold_open() {
+    let k = Kit::one().await;
+    let f = k.create(InodeId::ROOT, "f").await.unwrap();
+    let g = k.create(InodeId::ROOT, "g").await.unwrap();
+    let h = k.create(InodeId::ROOT, "h").await.unwrap();
+    append(&k, f.inode, vec![key(0, 1, 0, 100)], root()).await.unwrap();
+    // Not open at the caller: gone in the same step, its data queued for release.
+    let u = k.unlink_with(InodeId::ROOT, "f", root(), Some(vec![g.inode])).await.unwrap();
+    assert_eq!((u.nlink, u.evicted), (0, true));
+    assert_eq!(k.getattr(f.inode).await, Err(ErrorCode::NotFound));
+    assert_eq!(freed(&k).await, vec![(1, key(0, 1, 0, 100), true)]);
+    // Open at the caller: an orphan until its Evict.
+    let u = k.unlink_with(InodeId::ROOT, "g", root(), Some(vec![g.inode])).await.unwrap();
+    assert_eq!((u.nlink, u.evicted), (0, false));
+    assert!(k.getattr(g.inode).await.is_ok());
+    // Still linked elsewhere: only the entry goes.
+    k.link(h.inode, InodeId::ROOT, "h2", root()).await.unwrap();
+    let u = k.unlink_with(InodeId::ROOT, "h", root(), Some(vec![])).await.unwrap();
+    assert_eq!((u.nlink, u.evicted), (1, false));
+    assert!(k.getattr(h.inode).await.is_ok());
+}

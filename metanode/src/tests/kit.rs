@@ -258,6 +258,16 @@ impl Kit {
     }
 
     pub async fn unlink(&self, parent: InodeId, name: &str, cred: Cred) -> Result<Unlinked, ErrorCode> {
+        self.unlink_with(parent, name, cred, None).await
+    }
+
+    pub async fn unlink_with(
+        &self,
+        parent: InodeId,
+        name: &str,
+        cred: Cred,
+        open_here: Option<Vec<InodeId>>,
+    ) -> Result<Unlinked, ErrorCode> {
         let r = Unlink {
             partition: self.p(parent),
             op: self.op(),
@@ -265,6 +275,7 @@ impl Kit {
             name: n(name),
             cred,
             routes: self.routes.clone(),
+            open_here,
         };
         self.svc.unlink(r).await
     }

@@ -211,15 +211,23 @@ pub struct Unlink {
     pub name: Name,
     pub cred: Cred,
     pub routes: Vec<MetaRoute>,
+    /// The inodes the caller holds open, if it says: an inode that loses its last link here and is
+    /// not among them is deleted in the same step (`Unlinked::evicted`), saving the [`Evict`] call.
+    /// `None`: the caller evicts itself.
+    pub open_here: Option<Vec<InodeId>>,
 }
+
+/// Most inodes an [`Unlink`] may list as open at the caller (a client with more sends `None`).
+pub const MAX_OPEN_HERE: usize = 64;
 
 /// The inode an entry pointed to and its link count afterwards. At 0 the inode becomes an orphan: it
 /// keeps its data until the client sends [`Evict`], which it does once it holds no open handle on it
-/// (at once if it has none).
+/// (at once if it has none), unless it is already deleted (`evicted`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Unlinked {
     pub inode: InodeId,
     pub nlink: u32,
+    pub evicted: bool,
 }
 rpc!(Unlink => Unlinked, META_UNLINK);
 

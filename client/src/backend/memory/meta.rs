@@ -81,8 +81,14 @@ impl MetaBackend for MemMeta {
     async fn link(&self, inode: InodeId, new_parent: InodeId, new_name: &Name, _cred: &Cred) -> BResult<InodeAttr> {
         self.with(|t| t.link(inode, new_parent, new_name))
     }
-    async fn unlink(&self, parent: InodeId, name: &Name, _cred: &Cred) -> BResult<Unlinked> {
-        self.with(|t| t.unlink(parent, name))
+    async fn unlink(
+        &self,
+        parent: InodeId,
+        name: &Name,
+        _cred: &Cred,
+        open_here: Option<Vec<InodeId>>,
+    ) -> BResult<Unlinked> {
+        self.with(|t| t.unlink(parent, name, open_here.as_deref()))
     }
     async fn rmdir(&self, parent: InodeId, name: &Name, _cred: &Cred) -> BResult<()> {
         self.with(|t| t.rmdir(parent, name))

@@ -269,7 +269,7 @@ impl Tree {
         self.get_attr(ino)
     }
 
-    pub fn unlink(&mut self, parent: InodeId, name: &Name) -> BResult<Unlinked> {
+    pub fn unlink(&mut self, parent: InodeId, name: &Name, open_here: Option<&[InodeId]>) -> BResult<Unlinked> {
         let ino = self.child(parent, name)?;
         if self.is_dir(ino) {
             return Err(ErrorCode::IsDir);
@@ -278,7 +278,12 @@ impl Tree {
         self.add_nlink(ino, -1);
         self.touch_ctime(ino);
         self.touch_dir(parent);
-        Ok(Unlinked { inode: ino, nlink: self.get(ino)?.attr.nlink })
+        let nlink = self.get(ino)?.attr.nlink;
+        let evicted = nlink == 0 && open_here.is_some_and(|open| !open.contains(&ino));
+        if evicted {
+            self.inodes.remove(&ino);
+        }
+        Ok(Unlinked { inode: ino, nlink, evicted })
     }
 
     pub fn rmdir(&mut self, parent: InodeId, name: &Name) -> BResult<()> {
@@ -384,7 +389,7 @@ impl Tree {
                 self.add_nlink(dst, -1);
             }
             self.touch_ctime(dst);
-            replaced = Some(Unlinked { inode: dst, nlink: self.get(dst)?.attr.nlink });
+            replaced = Some(Unlinked { inode: dst, nlink: self.get(dst)?.attr.nlink, evicted: false });
         }
         self.entries_mut(parent)?.remove(name);
         self.entries_mut(new_parent)?.insert(new_name.clone(), src);

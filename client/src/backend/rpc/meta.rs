@@ -167,7 +167,13 @@ impl MetaBackend for RpcMeta {
         Ok(self.c.call_meta(new_parent, make).await?.attr)
     }
 
-    async fn unlink(&self, parent: InodeId, name: &Name, cred: &Cred) -> BResult<Unlinked> {
+    async fn unlink(
+        &self,
+        parent: InodeId,
+        name: &Name,
+        cred: &Cred,
+        open_here: Option<Vec<InodeId>>,
+    ) -> BResult<Unlinked> {
         let op = self.c.ops.next();
         let make = |partition| Unlink {
             partition,
@@ -176,6 +182,7 @@ impl MetaBackend for RpcMeta {
             name: name.clone(),
             cred: cred.clone(),
             routes: self.c.meta_routes(),
+            open_here: open_here.clone(),
         };
         self.c.call_meta(parent, make).await
     }

@@ -198,3 +198,25 @@ async fn a_new_file_has_no_capabilities_without_asking_the_metanode() {
     meta.set_xattr(ino, &name("user.a"), &bytes::Bytes::from_static(b"y"), 0, &root()).await.unwrap();
     assert_eq!(&v.getxattr(ino, &name("user.a"), &root()).await.unwrap()[..], b"y");
 }
+
+#[tokio::test]
+async fn an_unlinked_file_is_deleted_at_once_unless_open_here() {
+    let (v, meta, _) = vfs();
+    let (closed, fh) = create(&v, "closed").await;
+    v.release(fh).await.unwrap();
+    v.unlink(InodeId::ROOT, &name("closed"), &root()).await.unwrap();
+    assert!(!meta.has_inode(closed), "deleted by the unlink itself, no Evict to wait for");
+    let (open, fh) = create(&v, "open").await;
+    v.write(fh, 0, b"still readable").await.unwrap();
+    v.unlink(InodeId::ROOT, &name("open"), &root()).await.unwrap();
+    assert!(meta.has_inode(open), "open here: kept until the last release");
+    assert_eq!(&v.read(fh, 0, 100).await.unwrap()[..], b"still readable");
+    v.release(fh).await.unwrap();
+    for _ in 0..1000 {
+        if !meta.has_inode(open) {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(!meta.has_inode(open));
+}
