@@ -6,7 +6,8 @@
 use bytes::Bytes;
 use ferrum_proto::msg::attr::FileKind;
 use ferrum_proto::msg::meta::{
-    Cred, DirEntry, ExtentListResp, FreedListResp, LookupResp, ReadDir, ReadDirResp, StatFsResp,
+    Cred, DirEntry, ExtentListResp, FreedListResp, LookupResp, ReadDir, ReadDirPlus, ReadDirPlusResp, ReadDirResp,
+    StatFsResp,
 };
 use ferrum_proto::msg::name::Name;
 use ferrum_proto::{ErrorCode, InodeId};
@@ -80,6 +81,21 @@ pub fn readdir(kv: &dyn KvRead, part: &PartitionInfo, req: &ReadDir) -> Result<R
     let next = if more { entries.last().map(|(n, _)| n.clone()) } else { None };
     let entries = entries.into_iter().map(|(name, d)| DirEntry { name, inode: d.ino, kind: d.kind }).collect();
     Ok(ReadDirResp { entries, next })
+}
+
+/// A page of [`readdir`] with the attributes of the entries held here, read from the same state.
+pub fn readdir_plus(kv: &dyn KvRead, part: &PartitionInfo, req: &ReadDirPlus) -> Result<ReadDirPlusResp, ErrorCode> {
+    let plain = ReadDir { partition: req.partition, inode: req.inode, cursor: req.cursor.clone(), limit: req.limit };
+    let page = readdir(kv, part, &plain)?;
+    let mut entries = Vec::with_capacity(page.entries.len());
+    for e in page.entries {
+        let attr = match part.holds(e.inode) {
+            true => state::get_inode(kv, e.inode)?.map(|r| r.attr(e.inode)),
+            false => None,
+        };
+        entries.push((e, attr));
+    }
+    Ok(ReadDirPlusResp { entries, next: page.next })
 }
 
 pub fn statfs(kv: &dyn KvRead, part: &PartitionInfo) -> Result<StatFsResp, ErrorCode> {

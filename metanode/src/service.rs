@@ -201,6 +201,10 @@ impl MetaService {
         self.peers.read(r.partition, |kv, part| read::readdir(kv, part, &r)).await
     }
 
+    pub async fn read_dir_plus(&self, r: ReadDirPlus) -> Result<ReadDirPlusResp, ErrorCode> {
+        self.peers.read(r.partition, |kv, part| read::readdir_plus(kv, part, &r)).await
+    }
+
     pub async fn get_xattr(&self, r: GetXattr) -> Result<XattrValue, ErrorCode> {
         let value = self
             .peers
@@ -310,6 +314,7 @@ impl MetaService {
             Opcode::META_FREED_ACK => typed(&req, |r| self.freed_ack(r)).await,
             Opcode::META_TXN_STEP => typed(&req, |r| self.txn_step(r)).await,
             Opcode::META_INODE_INFO => typed(&req, |r| self.inode_info(r)).await,
+            Opcode::META_READ_DIR_PLUS => typed(&req, |r| self.read_dir_plus(r)).await,
             Opcode::META_SCAN => typed(&req, |r| self.scan(r)).await,
             Opcode::META_SYNC => typed(&req, |r| self.sync(r)).await,
             Opcode::MASTER_SPLIT_META_PARTITION => typed(&req, |r| self.split(r)).await,

@@ -14,7 +14,7 @@ use std::future::Future;
 use bytes::Bytes;
 use ferrum_proto::msg::attr::{FileKind, InodeAttr, SetAttrFields};
 use ferrum_proto::msg::extent::ExtentKey;
-use ferrum_proto::msg::meta::{Cred, ExtentListResp, InlineOp, ReadDirResp, RenameResp, Unlinked};
+use ferrum_proto::msg::meta::{Cred, ExtentListResp, InlineOp, ReadDirPlusResp, ReadDirResp, RenameResp, Unlinked};
 use ferrum_proto::msg::name::Name;
 use ferrum_proto::{ErrorCode, ExtentId, InodeId, PartitionId};
 
@@ -127,6 +127,13 @@ pub trait MetaBackend: Send + Sync + 'static {
         cursor: Option<&Name>,
         limit: u32,
     ) -> impl Future<Output = BResult<ReadDirResp>> + Send;
+    /// [`MetaBackend::read_dir`] with the attributes of the entries (where the server has them).
+    fn read_dir_plus(
+        &self,
+        inode: InodeId,
+        cursor: Option<&Name>,
+        limit: u32,
+    ) -> impl Future<Output = BResult<ReadDirPlusResp>> + Send;
     fn get_xattr(&self, inode: InodeId, name: &Name, cred: &Cred) -> impl Future<Output = BResult<Bytes>> + Send;
     /// `flags`: `SetXattr::CREATE` / `SetXattr::REPLACE` or 0.
     fn set_xattr(

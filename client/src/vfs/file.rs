@@ -47,9 +47,15 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
         cred: &Cred,
     ) -> Result<(InodeAttr, Fh)> {
         let new = NewNode { kind: FileKind::File, mode: mode & 0o7777, rdev: 0 };
-        match self.inner.meta.create(parent, name, &new, cred).await {
+        let r = self.inner.meta.create(parent, name, &new, cred).await;
+        if matches!(r, Err(ErrorCode::Exists)) {
+            // Maybe a listing said the name was free: another client took it since.
+            self.inner.statahead.forget(parent);
+        }
+        match r {
             Ok(attr) => {
                 self.inner.attrs.invalidate(parent);
+                self.inner.statahead.added(parent, name, attr.inode, attr.kind);
                 let node = self.acquire_node(attr.inode);
                 // A new file has no extents: no need to ask the metanode before the first flush.
                 node.lock().extents.get_or_insert_with(|| (ExtentMap::new(), 0));

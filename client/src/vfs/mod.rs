@@ -18,6 +18,7 @@ mod namespace;
 mod open_inode;
 mod read;
 mod space;
+mod statahead;
 mod xattr;
 
 #[cfg(test)]
@@ -62,6 +63,7 @@ struct Inner<M, D> {
     cfg: VfsConfig,
     attrs: AttrCache,
     xattrs: xattr::XattrCache,
+    statahead: statahead::Statahead,
     /// Inodes with at least one open handle.
     open: Mutex<HashMap<InodeId, Arc<OpenInode>>>,
     files: Mutex<HashMap<Fh, Arc<FileHandle>>>,
@@ -73,6 +75,8 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
     pub fn new(meta: M, data: D, cfg: VfsConfig) -> Vfs<M, D> {
         let attrs = AttrCache::new(cfg.attr_ttl, cfg.attr_cache_capacity);
         let xattrs = xattr::XattrCache::new(cfg.attr_ttl);
+        // Answers come from the listing and the attribute cache: trusted as long as both are.
+        let statahead = statahead::Statahead::new(cfg.entry_ttl.min(cfg.attr_ttl));
         Vfs {
             inner: Arc::new(Inner {
                 meta,
@@ -80,6 +84,7 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
                 cfg,
                 attrs,
                 xattrs,
+                statahead,
                 open: Mutex::new(HashMap::new()),
                 files: Mutex::new(HashMap::new()),
                 dirs: Mutex::new(HashMap::new()),

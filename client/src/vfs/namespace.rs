@@ -7,8 +7,11 @@ use ferrum_proto::msg::meta::Unlinked;
 use ferrum_proto::msg::name::Name;
 use ferrum_proto::{ErrorCode, InodeId};
 
+use std::collections::HashMap;
+
 use super::extent_map::ExtentMap;
 use super::open_inode::OpenInode;
+use super::statahead::{self, Answer};
 use super::{Cred, Fh, Vfs};
 use crate::backend::{DataBackend, MetaBackend, NewNode};
 use crate::error::Result;
@@ -52,8 +55,50 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
         if name.len() > Name::MAX_LEN {
             return Err(ErrorCode::NameTooLong.into());
         }
+        match self.inner.statahead.answer(parent, name) {
+            Some(Answer::Missing) => return Err(ErrorCode::NotFound.into()),
+            Some(Answer::Found(ino)) => {
+                if let Some(attr) = self.inner.attrs.get(ino) {
+                    return Ok(self.seen(attr));
+                }
+            }
+            None => {}
+        }
+        if self.inner.statahead.missed(parent) {
+            if let Some(answer) = self.list_ahead(parent, name).await {
+                return answer;
+            }
+        }
         let attr = self.inner.meta.lookup(parent, name, cred).await?;
         Ok(self.seen(attr))
+    }
+
+    /// Reads `parent` with its entries' attributes into a statahead listing and answers `name` from it;
+    /// `None` if the directory could not be read (the caller looks the name up itself).
+    async fn list_ahead(&self, parent: InodeId, name: &Name) -> Option<Result<InodeAttr>> {
+        let token = self.inner.statahead.begin(parent);
+        let page = self.inner.meta.read_dir_plus(parent, None, statahead::MAX_LISTED).await.ok()?;
+        let mut names = HashMap::with_capacity(page.entries.len());
+        for (e, attr) in page.entries {
+            if let Some(attr) = attr {
+                self.inner.attrs.put(&attr);
+            }
+            names.insert(e.name, (e.inode, e.kind));
+        }
+        self.inner.statahead.listed(parent, token, names, page.next.is_none());
+        match self.inner.statahead.answer(parent, name)? {
+            Answer::Missing => Some(Err(ErrorCode::NotFound.into())),
+            Answer::Found(ino) => self.inner.attrs.get(ino).map(|attr| Ok(self.seen(attr))),
+        }
+    }
+
+    /// A namespace change failed in a way a stale listing could explain: drop the listings involved.
+    fn listing_was_wrong<T>(&self, dirs: &[InodeId], r: &Result<T, ErrorCode>) {
+        if matches!(r, Err(ErrorCode::NotFound | ErrorCode::Exists | ErrorCode::NotEmpty)) {
+            for d in dirs {
+                self.inner.statahead.forget(*d);
+            }
+        }
     }
 
     pub async fn getattr(&self, ino: InodeId) -> Result<InodeAttr> {
@@ -122,26 +167,38 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
             return Err(ErrorCode::InvalidArgument("mknod of a directory or symlink".into()).into());
         }
         let node = NewNode { kind, mode: mode & 0o7777, rdev };
-        let attr = self.inner.meta.create(parent, name, &node, cred).await?;
+        let r = self.inner.meta.create(parent, name, &node, cred).await;
+        self.listing_was_wrong(&[parent], &r);
+        let attr = r?;
         self.inner.attrs.invalidate(parent);
+        self.inner.statahead.added(parent, name, attr.inode, attr.kind);
         Ok(self.seen(attr))
     }
 
     pub async fn mkdir(&self, parent: InodeId, name: &Name, mode: u32, cred: &Cred) -> Result<InodeAttr> {
-        let attr = self.inner.meta.mkdir(parent, name, mode & 0o7777, cred).await?;
+        let r = self.inner.meta.mkdir(parent, name, mode & 0o7777, cred).await;
+        self.listing_was_wrong(&[parent], &r);
+        let attr = r?;
         self.inner.attrs.invalidate(parent);
+        self.inner.statahead.added(parent, name, attr.inode, attr.kind);
         Ok(self.seen(attr))
     }
 
     pub async fn symlink(&self, parent: InodeId, name: &Name, target: Bytes, cred: &Cred) -> Result<InodeAttr> {
-        let attr = self.inner.meta.symlink(parent, name, &target, cred).await?;
+        let r = self.inner.meta.symlink(parent, name, &target, cred).await;
+        self.listing_was_wrong(&[parent], &r);
+        let attr = r?;
         self.inner.attrs.invalidate(parent);
+        self.inner.statahead.added(parent, name, attr.inode, attr.kind);
         Ok(self.seen(attr))
     }
 
     pub async fn link(&self, ino: InodeId, new_parent: InodeId, new_name: &Name, cred: &Cred) -> Result<InodeAttr> {
-        let attr = self.inner.meta.link(ino, new_parent, new_name, cred).await?;
+        let r = self.inner.meta.link(ino, new_parent, new_name, cred).await;
+        self.listing_was_wrong(&[new_parent], &r);
+        let attr = r?;
         self.inner.attrs.invalidate(new_parent);
+        self.inner.statahead.added(new_parent, new_name, attr.inode, attr.kind);
         Ok(self.seen(attr))
     }
 
@@ -153,15 +210,21 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
         // Listing what is open here lets the metanode delete an unopened file in the same step. A file
         // this client opens while the call is in flight is not covered (nor is one open at another
         // client, as with a separate Evict).
-        let gone = self.inner.meta.unlink(parent, name, cred, self.open_inodes()).await?;
+        let r = self.inner.meta.unlink(parent, name, cred, self.open_inodes()).await;
+        self.listing_was_wrong(&[parent], &r);
+        let gone = r?;
         self.inner.attrs.invalidate(parent);
+        self.inner.statahead.removed(parent, name);
         self.unlinked(gone);
         Ok(())
     }
 
     pub async fn rmdir(&self, parent: InodeId, name: &Name, cred: &Cred) -> Result<()> {
-        self.inner.meta.rmdir(parent, name, cred).await?;
+        let r = self.inner.meta.rmdir(parent, name, cred).await;
+        self.listing_was_wrong(&[parent], &r);
+        r?;
         self.inner.attrs.invalidate(parent);
+        self.inner.statahead.removed(parent, name);
         Ok(())
     }
 
@@ -174,10 +237,20 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
         flags: u32,
         cred: &Cred,
     ) -> Result<()> {
-        let resp = self.inner.meta.rename(parent, name, new_parent, new_name, flags, cred).await?;
-        // The moved inode's ctime changed and the reply does not name it: forget every cached attribute
-        // rather than serve a stale one (renames are rare next to stats).
-        self.inner.attrs.clear();
+        let r = self.inner.meta.rename(parent, name, new_parent, new_name, flags, cred).await;
+        self.listing_was_wrong(&[parent, new_parent], &r);
+        let resp = r?;
+        let exchange = flags & ferrum_proto::msg::meta::Rename::EXCHANGE != 0;
+        match self.inner.statahead.renamed(parent, name, new_parent, new_name, exchange) {
+            Some(moved) => {
+                for ino in moved.into_iter().chain([parent, new_parent]) {
+                    self.inner.attrs.invalidate(ino);
+                }
+            }
+            // The moved inode's ctime changed and neither the reply nor a listing names it: forget
+            // every cached attribute rather than serve a stale one.
+            None => self.inner.attrs.clear(),
+        }
         if let Some(gone) = resp.replaced {
             self.unlinked(gone);
         }

@@ -355,6 +355,24 @@ pub struct ReadDirResp {
 }
 rpc!(ReadDir => ReadDirResp, META_READ_DIR);
 
+/// [`ReadDir`] with each entry's attributes, for a client that looks names up ahead of the kernel
+/// (statahead). Attributes are given for entries whose inode lives in the same partition, `None` for
+/// the others.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadDirPlus {
+    pub partition: PartitionId,
+    pub inode: InodeId,
+    pub cursor: Option<Name>,
+    pub limit: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadDirPlusResp {
+    pub entries: Vec<(DirEntry, Option<InodeAttr>)>,
+    pub next: Option<Name>,
+}
+rpc!(ReadDirPlus => ReadDirPlusResp, META_READ_DIR_PLUS);
+
 /// Extended attribute names carry a namespace: `user.` (read/write permission on the inode; regular
 /// files and directories only, else `NotPermitted`), `trusted.` (root only), `security.` and `system.`
 /// (owner or root to change). Any other name is `NotSupported`. A missing attribute is `NoXattr`.

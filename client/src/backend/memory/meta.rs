@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use ferrum_proto::msg::attr::{InodeAttr, SetAttrFields};
 use ferrum_proto::msg::extent::ExtentKey;
-use ferrum_proto::msg::meta::{Cred, ExtentListResp, InlineOp, ReadDirResp, RenameResp, Unlinked};
+use ferrum_proto::msg::meta::{Cred, ExtentListResp, InlineOp, ReadDirPlusResp, ReadDirResp, RenameResp, Unlinked};
 use ferrum_proto::msg::name::Name;
 use ferrum_proto::InodeId;
 
@@ -109,6 +109,13 @@ impl MetaBackend for MemMeta {
     }
     async fn read_dir(&self, inode: InodeId, cursor: Option<&Name>, limit: u32) -> BResult<ReadDirResp> {
         self.with(|t| t.read_dir(inode, cursor, limit))
+    }
+    async fn read_dir_plus(&self, inode: InodeId, cursor: Option<&Name>, limit: u32) -> BResult<ReadDirPlusResp> {
+        self.with(|t| {
+            let page = t.read_dir(inode, cursor, limit)?;
+            let entries = page.entries.into_iter().map(|e| (e.clone(), t.get_attr(e.inode).ok())).collect();
+            Ok(ReadDirPlusResp { entries, next: page.next })
+        })
     }
     async fn get_xattr(&self, inode: InodeId, name: &Name, _cred: &Cred) -> BResult<Bytes> {
         self.with(|t| t.get_xattr(inode, name))

@@ -11,8 +11,8 @@ use ferrum_proto::msg::attr::{InodeAttr, SetAttrFields};
 use ferrum_proto::msg::extent::ExtentKey;
 use ferrum_proto::msg::meta::{
     Create, Cred, Evict, ExtentAppend, ExtentList, ExtentListResp, GetAttr, GetXattr, InlineOp, Link, ListXattr,
-    Lookup, Mkdir, ReadDir, ReadDirResp, Readlink, RemoveXattr, Rename, RenameResp, Rmdir, SetAttr, SetXattr, StatFs,
-    Symlink, SyncPartition, Truncate, Unlink, Unlinked,
+    Lookup, Mkdir, ReadDir, ReadDirPlus, ReadDirPlusResp, ReadDirResp, Readlink, RemoveXattr, Rename, RenameResp,
+    Rmdir, SetAttr, SetXattr, StatFs, Symlink, SyncPartition, Truncate, Unlink, Unlinked,
 };
 use ferrum_proto::msg::name::Name;
 use ferrum_proto::msg::Rpc;
@@ -231,6 +231,11 @@ impl MetaBackend for RpcMeta {
     async fn read_dir(&self, inode: InodeId, cursor: Option<&Name>, limit: u32) -> BResult<ReadDirResp> {
         let limit = limit.min(ReadDir::MAX_LIMIT);
         self.c.call_meta(inode, |partition| ReadDir { partition, inode, cursor: cursor.cloned(), limit }).await
+    }
+
+    async fn read_dir_plus(&self, inode: InodeId, cursor: Option<&Name>, limit: u32) -> BResult<ReadDirPlusResp> {
+        let limit = limit.min(ReadDir::MAX_LIMIT);
+        self.c.call_meta(inode, |partition| ReadDirPlus { partition, inode, cursor: cursor.cloned(), limit }).await
     }
 
     async fn get_xattr(&self, inode: InodeId, name: &Name, cred: &Cred) -> BResult<Bytes> {

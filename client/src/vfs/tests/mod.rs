@@ -3,6 +3,7 @@
 mod inline;
 mod io;
 mod namespace;
+mod statahead;
 
 use ferrum_proto::msg::meta::Cred;
 use ferrum_proto::msg::name::Name;
