@@ -67,11 +67,12 @@ async fn main() {
     let (meta, _data) = connect(masters, &volume, ClusterConfig::default()).await.expect("connect");
     let cred = Cred::root();
     let run = std::process::id();
-    let top = meta.mkdir(InodeId::ROOT, &Name::from(format!("ns-{run}").as_str()), 0o755, &cred).await.expect("mkdir");
+    let top =
+        meta.mkdir(InodeId::ROOT, &Name::from(format!("ns-{run}").as_str()), 0o755, &cred).await.expect("mkdir").attr;
     let dirs: Vec<InodeId> = stream::iter(0..files.div_ceil(PER_DIR))
         .map(|d| {
             let (meta, cred) = (&meta, &cred);
-            async move { meta.mkdir(top.inode, &name(d), 0o755, cred).await.expect("mkdir").inode }
+            async move { meta.mkdir(top.inode, &name(d), 0o755, cred).await.expect("mkdir").attr.inode }
         })
         .buffered(inflight)
         .collect()

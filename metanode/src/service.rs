@@ -9,7 +9,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferrum_proto::msg::attr::{FileKind, SetAttrFields};
+use ferrum_proto::msg::attr::{FileKind, InodeAttr, SetAttrFields};
 use ferrum_proto::msg::master::{SplitMetaPartition, SplitMetaPartitionResp};
 use ferrum_proto::msg::meta::*;
 use ferrum_proto::msg::Rpc;
@@ -93,30 +93,37 @@ impl MetaService {
         Coord::new(&self.peers, fail, p, op, routes, name)
     }
 
+    /// `dir`'s attributes as of now, read here right after a change to it (a leader's read within its
+    /// lease: no round trip), for the client to cache; `None` if it is not held here or unreadable.
+    async fn dir_attr(&self, p: PartitionId, dir: InodeId) -> Option<InodeAttr> {
+        self.peers.read(p, move |kv, part| read::getattr(kv, part, dir)).await.ok()
+    }
+
     pub async fn lookup(&self, r: Lookup) -> Result<LookupResp, ErrorCode> {
         self.peers.read(r.partition, |kv, part| read::lookup(kv, part, r.parent, &r.name, &r.cred)).await
     }
 
     pub async fn get_attr(&self, r: GetAttr) -> Result<AttrResp, ErrorCode> {
         let attr = self.peers.read(r.partition, |kv, part| read::getattr(kv, part, r.inode)).await?;
-        Ok(AttrResp { attr })
+        Ok(AttrResp { attr, dir: None })
     }
 
     pub async fn set_attr(&self, r: SetAttr) -> Result<AttrResp, ErrorCode> {
         let body = Body::SetAttr { ino: r.inode, set: r.set, cred: r.cred, handle: r.handle };
-        Ok(AttrResp { attr: self.write(r.partition, r.op, body).await? })
+        Ok(AttrResp { attr: self.write(r.partition, r.op, body).await?, dir: None })
     }
 
     pub async fn truncate(&self, r: Truncate) -> Result<AttrResp, ErrorCode> {
         let set = SetAttrFields { size: Some(r.size), ..Default::default() };
         let body = Body::SetAttr { ino: r.inode, set, cred: Cred::root(), handle: true };
-        Ok(AttrResp { attr: self.write(r.partition, r.op, body).await? })
+        Ok(AttrResp { attr: self.write(r.partition, r.op, body).await?, dir: None })
     }
 
     pub async fn create(&self, r: Create) -> Result<AttrResp, ErrorCode> {
         if matches!(r.kind, FileKind::Dir | FileKind::Symlink) {
             return Err(ErrorCode::InvalidArgument("use Mkdir or Symlink".into()));
         }
+        let (p, parent) = (r.partition, r.parent);
         let c = self.coord(r.partition, r.op, r.routes, "create")?;
         let req = CreateReq {
             cred: r.cred,
@@ -128,10 +135,12 @@ impl MetaService {
             target: None,
             inode_partition: r.inode_partition,
         };
-        Ok(AttrResp { attr: coord::create(&c, req).await? })
+        let attr = coord::create(&c, req).await?;
+        Ok(AttrResp { attr, dir: self.dir_attr(p, parent).await })
     }
 
     pub async fn mkdir(&self, r: Mkdir) -> Result<AttrResp, ErrorCode> {
+        let (p, parent) = (r.partition, r.parent);
         let c = self.coord(r.partition, r.op, r.routes, "mkdir")?;
         let req = CreateReq {
             cred: r.cred,
@@ -143,10 +152,12 @@ impl MetaService {
             target: None,
             inode_partition: r.inode_partition,
         };
-        Ok(AttrResp { attr: coord::create(&c, req).await? })
+        let attr = coord::create(&c, req).await?;
+        Ok(AttrResp { attr, dir: self.dir_attr(p, parent).await })
     }
 
     pub async fn symlink(&self, r: Symlink) -> Result<AttrResp, ErrorCode> {
+        let (p, parent) = (r.partition, r.parent);
         let c = self.coord(r.partition, r.op, r.routes, "symlink")?;
         let req = CreateReq {
             cred: r.cred,
@@ -158,12 +169,15 @@ impl MetaService {
             target: Some(r.target),
             inode_partition: r.inode_partition,
         };
-        Ok(AttrResp { attr: coord::create(&c, req).await? })
+        let attr = coord::create(&c, req).await?;
+        Ok(AttrResp { attr, dir: self.dir_attr(p, parent).await })
     }
 
     pub async fn link(&self, r: Link) -> Result<AttrResp, ErrorCode> {
+        let (p, parent) = (r.partition, r.new_parent);
         let c = self.coord(r.partition, r.op, r.routes, "link")?;
-        Ok(AttrResp { attr: coord::link(&c, r.cred, r.inode, r.new_parent, r.new_name).await? })
+        let attr = coord::link(&c, r.cred, r.inode, r.new_parent, r.new_name).await?;
+        Ok(AttrResp { attr, dir: self.dir_attr(p, parent).await })
     }
 
     pub async fn unlink(&self, r: Unlink) -> Result<Unlinked, ErrorCode> {
@@ -171,7 +185,9 @@ impl MetaService {
         if r.open_here.as_ref().is_some_and(|o| o.len() > MAX_OPEN_HERE) {
             return Err(ErrorCode::InvalidArgument(format!("more than {MAX_OPEN_HERE} open inodes listed")));
         }
-        coord::unlink(&c, r.cred, r.parent, r.name, r.open_here).await
+        let mut gone = coord::unlink(&c, r.cred, r.parent, r.name, r.open_here).await?;
+        gone.dir = self.dir_attr(r.partition, r.parent).await;
+        Ok(gone)
     }
 
     pub async fn rmdir(&self, r: Rmdir) -> Result<(), ErrorCode> {
@@ -180,6 +196,7 @@ impl MetaService {
     }
 
     pub async fn rename(&self, r: Rename) -> Result<RenameResp, ErrorCode> {
+        let (p, dirs) = (r.partition, [r.parent, r.new_parent]);
         let c = self.coord(r.partition, r.op, r.routes, "rename")?;
         let req = RenameReq {
             cred: r.cred,
@@ -189,7 +206,12 @@ impl MetaService {
             new_name: r.new_name,
             flags: r.flags,
         };
-        coord::rename(&c, req).await
+        let mut resp = coord::rename(&c, req).await?;
+        let n = if dirs[0] == dirs[1] { 1 } else { 2 };
+        for dir in &dirs[..n] {
+            resp.dirs.extend(self.dir_attr(p, *dir).await);
+        }
+        Ok(resp)
     }
 
     pub async fn readlink(&self, r: Readlink) -> Result<ReadlinkResp, ErrorCode> {

@@ -14,7 +14,9 @@ use std::future::Future;
 use bytes::Bytes;
 use ferrum_proto::msg::attr::{FileKind, InodeAttr, SetAttrFields};
 use ferrum_proto::msg::extent::ExtentKey;
-use ferrum_proto::msg::meta::{Cred, ExtentListResp, InlineOp, ReadDirPlusResp, ReadDirResp, RenameResp, Unlinked};
+use ferrum_proto::msg::meta::{
+    AttrResp, Cred, ExtentListResp, InlineOp, ReadDirPlusResp, ReadDirResp, RenameResp, Unlinked,
+};
 use ferrum_proto::msg::name::Name;
 use ferrum_proto::{ErrorCode, ExtentId, InodeId, PartitionId};
 
@@ -71,35 +73,36 @@ pub trait MetaBackend: Send + Sync + 'static {
         cred: &Cred,
         handle: bool,
     ) -> impl Future<Output = BResult<InodeAttr>> + Send;
-    /// A regular file, fifo, socket or device node and its entry.
+    /// A regular file, fifo, socket or device node and its entry. These four also return the
+    /// directory's new attributes when the server has them (`AttrResp::dir`).
     fn create(
         &self,
         parent: InodeId,
         name: &Name,
         node: &NewNode,
         cred: &Cred,
-    ) -> impl Future<Output = BResult<InodeAttr>> + Send;
+    ) -> impl Future<Output = BResult<AttrResp>> + Send;
     fn mkdir(
         &self,
         parent: InodeId,
         name: &Name,
         mode: u32,
         cred: &Cred,
-    ) -> impl Future<Output = BResult<InodeAttr>> + Send;
+    ) -> impl Future<Output = BResult<AttrResp>> + Send;
     fn symlink(
         &self,
         parent: InodeId,
         name: &Name,
         target: &Bytes,
         cred: &Cred,
-    ) -> impl Future<Output = BResult<InodeAttr>> + Send;
+    ) -> impl Future<Output = BResult<AttrResp>> + Send;
     fn link(
         &self,
         inode: InodeId,
         new_parent: InodeId,
         new_name: &Name,
         cred: &Cred,
-    ) -> impl Future<Output = BResult<InodeAttr>> + Send;
+    ) -> impl Future<Output = BResult<AttrResp>> + Send;
     /// `open_here`: the inodes this client holds open (see `Unlink::open_here`), or `None`.
     fn unlink(
         &self,

@@ -45,6 +45,16 @@ impl AttrCache {
         map.insert(attr.inode, (attr.clone(), Instant::now()));
     }
 
+    /// A directory's attributes as a change to it left them: kept unless the cache holds a later state
+    /// (another change of this client answered first).
+    pub fn put_dir(&self, attr: &InodeAttr) {
+        let newer =
+            self.map.lock().expect("attr cache lock").get(&attr.inode).is_some_and(|(a, _)| a.ctime > attr.ctime);
+        if !newer {
+            self.put(attr);
+        }
+    }
+
     pub fn invalidate(&self, ino: InodeId) {
         self.map.lock().expect("attr cache lock").remove(&ino);
     }

@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use ferrum_proto::msg::attr::{FileKind, InodeAttr, Time};
+use ferrum_proto::msg::meta::AttrResp;
 use ferrum_proto::msg::name::Name;
 use ferrum_proto::{ErrorCode, InodeId};
 
@@ -53,8 +54,8 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
             self.inner.statahead.forget(parent);
         }
         match r {
-            Ok(attr) => {
-                self.inner.attrs.invalidate(parent);
+            Ok(AttrResp { attr, dir }) => {
+                self.dir_changed(parent, dir);
                 self.inner.statahead.added(parent, name, attr.inode, attr.kind);
                 let node = self.acquire_node(attr.inode);
                 // A new file has no extents: no need to ask the metanode before the first flush.

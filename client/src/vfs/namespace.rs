@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use ferrum_proto::msg::attr::{FileKind, InodeAttr, SetAttrFields, SetTime};
-use ferrum_proto::msg::meta::Unlinked;
+use ferrum_proto::msg::meta::{AttrResp, Unlinked};
 use ferrum_proto::msg::name::Name;
 use ferrum_proto::{ErrorCode, InodeId};
 
@@ -92,6 +92,15 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
         }
     }
 
+    /// `dir` changed: cache its new attributes when the metanode sent them (the kernel asks for them
+    /// next), else forget the old ones.
+    pub(super) fn dir_changed(&self, dir: InodeId, attr: Option<InodeAttr>) {
+        match attr {
+            Some(a) if a.inode == dir => self.inner.attrs.put_dir(&a),
+            _ => self.inner.attrs.invalidate(dir),
+        }
+    }
+
     /// A namespace change failed in a way a stale listing could explain: drop the listings involved.
     fn listing_was_wrong<T>(&self, dirs: &[InodeId], r: &Result<T, ErrorCode>) {
         if matches!(r, Err(ErrorCode::NotFound | ErrorCode::Exists | ErrorCode::NotEmpty)) {
@@ -169,8 +178,8 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
         let node = NewNode { kind, mode: mode & 0o7777, rdev };
         let r = self.inner.meta.create(parent, name, &node, cred).await;
         self.listing_was_wrong(&[parent], &r);
-        let attr = r?;
-        self.inner.attrs.invalidate(parent);
+        let AttrResp { attr, dir } = r?;
+        self.dir_changed(parent, dir);
         self.inner.statahead.added(parent, name, attr.inode, attr.kind);
         Ok(self.seen(attr))
     }
@@ -178,8 +187,8 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
     pub async fn mkdir(&self, parent: InodeId, name: &Name, mode: u32, cred: &Cred) -> Result<InodeAttr> {
         let r = self.inner.meta.mkdir(parent, name, mode & 0o7777, cred).await;
         self.listing_was_wrong(&[parent], &r);
-        let attr = r?;
-        self.inner.attrs.invalidate(parent);
+        let AttrResp { attr, dir } = r?;
+        self.dir_changed(parent, dir);
         self.inner.statahead.added(parent, name, attr.inode, attr.kind);
         Ok(self.seen(attr))
     }
@@ -187,8 +196,8 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
     pub async fn symlink(&self, parent: InodeId, name: &Name, target: Bytes, cred: &Cred) -> Result<InodeAttr> {
         let r = self.inner.meta.symlink(parent, name, &target, cred).await;
         self.listing_was_wrong(&[parent], &r);
-        let attr = r?;
-        self.inner.attrs.invalidate(parent);
+        let AttrResp { attr, dir } = r?;
+        self.dir_changed(parent, dir);
         self.inner.statahead.added(parent, name, attr.inode, attr.kind);
         Ok(self.seen(attr))
     }
@@ -196,8 +205,8 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
     pub async fn link(&self, ino: InodeId, new_parent: InodeId, new_name: &Name, cred: &Cred) -> Result<InodeAttr> {
         let r = self.inner.meta.link(ino, new_parent, new_name, cred).await;
         self.listing_was_wrong(&[new_parent], &r);
-        let attr = r?;
-        self.inner.attrs.invalidate(new_parent);
+        let AttrResp { attr, dir } = r?;
+        self.dir_changed(new_parent, dir);
         self.inner.statahead.added(new_parent, new_name, attr.inode, attr.kind);
         Ok(self.seen(attr))
     }
@@ -213,7 +222,7 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
         let r = self.inner.meta.unlink(parent, name, cred, self.open_inodes()).await;
         self.listing_was_wrong(&[parent], &r);
         let gone = r?;
-        self.inner.attrs.invalidate(parent);
+        self.dir_changed(parent, gone.dir.clone());
         self.inner.statahead.removed(parent, name);
         self.unlinked(gone);
         Ok(())
@@ -245,6 +254,9 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
             Some(moved) => {
                 for ino in moved.into_iter().chain([parent, new_parent]) {
                     self.inner.attrs.invalidate(ino);
+                }
+                for dir in &resp.dirs {
+                    self.inner.attrs.put_dir(dir);
                 }
             }
             // The moved inode's ctime changed and neither the reply nor a listing names it: forget

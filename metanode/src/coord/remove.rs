@@ -37,7 +37,7 @@ pub async fn unlink(
                         None => 0,
                     },
                 };
-                return Ok(Unlinked { inode: reply.ino, nlink, evicted: reply.evicted });
+                return Ok(Unlinked { inode: reply.ino, nlink, evicted: reply.evicted, dir: None });
             }
             Decision::Refused(e) => return Err(e),
             Decision::Need(n) => return Err(ErrorCode::Internal(format!("unlink decision needs {n:?}"))),

@@ -149,11 +149,11 @@ pub async fn rename(c: &Coord<'_>, r: RenameReq) -> Result<RenameResp, ErrorCode
                     }
                     let replaced = match (exchange, reply.target) {
                         (false, Some((inode, _))) if commit => {
-                            Some(Unlinked { inode, nlink: nlink.unwrap_or(0), evicted: false })
+                            Some(Unlinked { inode, nlink: nlink.unwrap_or(0), evicted: false, dir: None })
                         }
                         _ => None,
                     };
-                    return Ok(RenameResp { replaced });
+                    return Ok(RenameResp { replaced, dirs: Vec::new() });
                 }
             }
         }

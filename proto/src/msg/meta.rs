@@ -118,6 +118,10 @@ impl From<&MetaPartitionView> for MetaRoute {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttrResp {
     pub attr: InodeAttr,
+    /// For a call that changed a directory (`Create`, `Mkdir`, `Symlink`, `Link`): that directory's
+    /// attributes right after, when the serving metanode holds it. The kernel asks for them after
+    /// every change to a directory; the client answers from these instead of another round trip.
+    pub dir: Option<InodeAttr>,
 }
 
 /// The name `name` in directory `parent`. Needs search (x) permission on `parent`. `.` is the
@@ -223,11 +227,13 @@ pub const MAX_OPEN_HERE: usize = 64;
 /// The inode an entry pointed to and its link count afterwards. At 0 the inode becomes an orphan: it
 /// keeps its data until the client sends [`Evict`], which it does once it holds no open handle on it
 /// (at once if it has none), unless it is already deleted (`evicted`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Unlinked {
     pub inode: InodeId,
     pub nlink: u32,
     pub evicted: bool,
+    /// The directory's attributes right after (see [`AttrResp::dir`]); `None` inside a [`RenameResp`].
+    pub dir: Option<InodeAttr>,
 }
 rpc!(Unlink => Unlinked, META_UNLINK);
 
@@ -272,11 +278,14 @@ impl Rename {
     pub const EXCHANGE: u32 = 2;
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RenameResp {
     /// The target the rename replaced, if any (see [`Unlinked`]; a replaced directory is deleted and
     /// reported with `nlink` 0, and needs no `Evict`).
     pub replaced: Option<Unlinked>,
+    /// The attributes of the directories changed (see [`AttrResp::dir`]) that the serving metanode
+    /// holds.
+    pub dirs: Vec<InodeAttr>,
 }
 rpc!(Rename => RenameResp, META_RENAME);
 

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use ferrum_proto::msg::attr::{InodeAttr, SetAttrFields};
 use ferrum_proto::msg::extent::ExtentKey;
-use ferrum_proto::msg::meta::{Cred, ExtentListResp, InlineOp, ReadDirPlusResp, ReadDirResp, RenameResp, Unlinked};
+use ferrum_proto::msg::meta::{
+    AttrResp, Cred, ExtentListResp, InlineOp, ReadDirPlusResp, ReadDirResp, RenameResp, Unlinked,
+};
 use ferrum_proto::msg::name::Name;
 use ferrum_proto::InodeId;
 
@@ -69,17 +71,17 @@ impl MetaBackend for MemMeta {
     async fn set_attr(&self, inode: InodeId, set: &SetAttrFields, _cred: &Cred, _handle: bool) -> BResult<InodeAttr> {
         self.with(|t| t.set_attr(inode, set))
     }
-    async fn create(&self, parent: InodeId, name: &Name, node: &NewNode, cred: &Cred) -> BResult<InodeAttr> {
-        self.with(|t| t.create(parent, name, node, cred))
+    async fn create(&self, parent: InodeId, name: &Name, node: &NewNode, cred: &Cred) -> BResult<AttrResp> {
+        self.with(|t| with_dir(t, parent, |t| t.create(parent, name, node, cred)))
     }
-    async fn mkdir(&self, parent: InodeId, name: &Name, mode: u32, cred: &Cred) -> BResult<InodeAttr> {
-        self.with(|t| t.mkdir(parent, name, mode, cred))
+    async fn mkdir(&self, parent: InodeId, name: &Name, mode: u32, cred: &Cred) -> BResult<AttrResp> {
+        self.with(|t| with_dir(t, parent, |t| t.mkdir(parent, name, mode, cred)))
     }
-    async fn symlink(&self, parent: InodeId, name: &Name, target: &Bytes, cred: &Cred) -> BResult<InodeAttr> {
-        self.with(|t| t.symlink(parent, name, target, cred))
+    async fn symlink(&self, parent: InodeId, name: &Name, target: &Bytes, cred: &Cred) -> BResult<AttrResp> {
+        self.with(|t| with_dir(t, parent, |t| t.symlink(parent, name, target, cred)))
     }
-    async fn link(&self, inode: InodeId, new_parent: InodeId, new_name: &Name, _cred: &Cred) -> BResult<InodeAttr> {
-        self.with(|t| t.link(inode, new_parent, new_name))
+    async fn link(&self, inode: InodeId, new_parent: InodeId, new_name: &Name, _cred: &Cred) -> BResult<AttrResp> {
+        self.with(|t| with_dir(t, new_parent, |t| t.link(inode, new_parent, new_name)))
     }
     async fn unlink(
         &self,
@@ -88,7 +90,10 @@ impl MetaBackend for MemMeta {
         _cred: &Cred,
         open_here: Option<Vec<InodeId>>,
     ) -> BResult<Unlinked> {
-        self.with(|t| t.unlink(parent, name, open_here.as_deref()))
+        self.with(|t| {
+            let gone = t.unlink(parent, name, open_here.as_deref())?;
+            Ok(Unlinked { dir: t.get_attr(parent).ok(), ..gone })
+        })
     }
     async fn rmdir(&self, parent: InodeId, name: &Name, _cred: &Cred) -> BResult<()> {
         self.with(|t| t.rmdir(parent, name))
@@ -102,7 +107,14 @@ impl MetaBackend for MemMeta {
         flags: u32,
         _cred: &Cred,
     ) -> BResult<RenameResp> {
-        self.with(|t| t.rename(parent, name, new_parent, new_name, flags))
+        self.with(|t| {
+            let mut resp = t.rename(parent, name, new_parent, new_name, flags)?;
+            resp.dirs.extend(t.get_attr(parent).ok());
+            if new_parent != parent {
+                resp.dirs.extend(t.get_attr(new_parent).ok());
+            }
+            Ok(resp)
+        })
     }
     async fn readlink(&self, inode: InodeId) -> BResult<Bytes> {
         self.with(|t| t.readlink(inode))
@@ -155,4 +167,10 @@ impl MetaBackend for MemMeta {
     async fn sync(&self) -> BResult<()> {
         Ok(())
     }
+}
+
+/// `f`'s new inode with `dir`'s attributes after it, as a metanode answers.
+fn with_dir(t: &mut Tree, dir: InodeId, f: impl FnOnce(&mut Tree) -> BResult<InodeAttr>) -> BResult<AttrResp> {
+    let attr = f(t)?;
+    Ok(AttrResp { attr, dir: t.get_attr(dir).ok() })
 }

@@ -283,7 +283,7 @@ impl Tree {
         if evicted {
             self.inodes.remove(&ino);
         }
-        Ok(Unlinked { inode: ino, nlink, evicted })
+        Ok(Unlinked { inode: ino, nlink, evicted, dir: None })
     }
 
     pub fn rmdir(&mut self, parent: InodeId, name: &Name) -> BResult<()> {
@@ -360,7 +360,7 @@ impl Tree {
             self.touch_ctime(dst);
             self.touch_dir(parent);
             self.touch_dir(new_parent);
-            return Ok(RenameResp { replaced: None });
+            return Ok(RenameResp { replaced: None, dirs: Vec::new() });
         }
         if let Some(dst) = dst {
             if flags & Rename::NOREPLACE != 0 {
@@ -368,7 +368,7 @@ impl Tree {
             }
             if dst == src {
                 // Two names of one inode: POSIX says do nothing.
-                return Ok(RenameResp { replaced: None });
+                return Ok(RenameResp { replaced: None, dirs: Vec::new() });
             }
             match (src_is_dir, self.is_dir(dst)) {
                 (true, false) => return Err(ErrorCode::NotDir),
@@ -389,7 +389,7 @@ impl Tree {
                 self.add_nlink(dst, -1);
             }
             self.touch_ctime(dst);
-            replaced = Some(Unlinked { inode: dst, nlink: self.get(dst)?.attr.nlink, evicted: false });
+            replaced = Some(Unlinked { inode: dst, nlink: self.get(dst)?.attr.nlink, evicted: false, dir: None });
         }
         self.entries_mut(parent)?.remove(name);
         self.entries_mut(new_parent)?.insert(new_name.clone(), src);
@@ -401,7 +401,7 @@ impl Tree {
         self.touch_ctime(src);
         self.touch_dir(parent);
         self.touch_dir(new_parent);
-        Ok(RenameResp { replaced })
+        Ok(RenameResp { replaced, dirs: Vec::new() })
     }
 
     pub fn readlink(&self, ino: InodeId) -> BResult<Bytes> {

@@ -10,9 +10,9 @@ use bytes::Bytes;
 use ferrum_proto::msg::attr::{InodeAttr, SetAttrFields};
 use ferrum_proto::msg::extent::ExtentKey;
 use ferrum_proto::msg::meta::{
-    Create, Cred, Evict, ExtentAppend, ExtentList, ExtentListResp, GetAttr, GetXattr, InlineOp, Link, ListXattr,
-    Lookup, Mkdir, ReadDir, ReadDirPlus, ReadDirPlusResp, ReadDirResp, Readlink, RemoveXattr, Rename, RenameResp,
-    Rmdir, SetAttr, SetXattr, StatFs, Symlink, SyncPartition, Truncate, Unlink, Unlinked,
+    AttrResp, Create, Cred, Evict, ExtentAppend, ExtentList, ExtentListResp, GetAttr, GetXattr, InlineOp, Link,
+    ListXattr, Lookup, Mkdir, ReadDir, ReadDirPlus, ReadDirPlusResp, ReadDirResp, Readlink, RemoveXattr, Rename,
+    RenameResp, Rmdir, SetAttr, SetXattr, StatFs, Symlink, SyncPartition, Truncate, Unlink, Unlinked,
 };
 use ferrum_proto::msg::name::Name;
 use ferrum_proto::msg::Rpc;
@@ -109,7 +109,7 @@ impl MetaBackend for RpcMeta {
         Ok(self.c.call_meta(inode, make).await?.attr)
     }
 
-    async fn create(&self, parent: InodeId, name: &Name, n: &NewNode, cred: &Cred) -> BResult<InodeAttr> {
+    async fn create(&self, parent: InodeId, name: &Name, n: &NewNode, cred: &Cred) -> BResult<AttrResp> {
         let make = |op, partition, inode_partition| Create {
             partition,
             op,
@@ -122,10 +122,10 @@ impl MetaBackend for RpcMeta {
             inode_partition,
             routes: self.c.meta_routes(),
         };
-        Ok(self.allocating(parent, make).await?.attr)
+        self.allocating(parent, make).await
     }
 
-    async fn mkdir(&self, parent: InodeId, name: &Name, mode: u32, cred: &Cred) -> BResult<InodeAttr> {
+    async fn mkdir(&self, parent: InodeId, name: &Name, mode: u32, cred: &Cred) -> BResult<AttrResp> {
         let make = |op, partition, inode_partition| Mkdir {
             partition,
             op,
@@ -136,10 +136,10 @@ impl MetaBackend for RpcMeta {
             inode_partition,
             routes: self.c.meta_routes(),
         };
-        Ok(self.allocating(parent, make).await?.attr)
+        self.allocating(parent, make).await
     }
 
-    async fn symlink(&self, parent: InodeId, name: &Name, target: &Bytes, cred: &Cred) -> BResult<InodeAttr> {
+    async fn symlink(&self, parent: InodeId, name: &Name, target: &Bytes, cred: &Cred) -> BResult<AttrResp> {
         let make = |op, partition, inode_partition| Symlink {
             partition,
             op,
@@ -150,10 +150,10 @@ impl MetaBackend for RpcMeta {
             inode_partition,
             routes: self.c.meta_routes(),
         };
-        Ok(self.allocating(parent, make).await?.attr)
+        self.allocating(parent, make).await
     }
 
-    async fn link(&self, inode: InodeId, new_parent: InodeId, new_name: &Name, cred: &Cred) -> BResult<InodeAttr> {
+    async fn link(&self, inode: InodeId, new_parent: InodeId, new_name: &Name, cred: &Cred) -> BResult<AttrResp> {
         let op = self.c.ops.next();
         let make = |partition| Link {
             partition,
@@ -164,7 +164,7 @@ impl MetaBackend for RpcMeta {
             cred: cred.clone(),
             routes: self.c.meta_routes(),
         };
-        Ok(self.c.call_meta(new_parent, make).await?.attr)
+        self.c.call_meta(new_parent, make).await
     }
 
     async fn unlink(

@@ -6,6 +6,7 @@ use ferrum_proto::msg::meta::{Cred, Rename};
 use ferrum_proto::InodeId;
 
 use super::*;
+use crate::backend::MetaBackend;
 use crate::vfs::SetAttr;
 
 #[tokio::test]
@@ -219,4 +220,22 @@ async fn an_unlinked_file_is_deleted_at_once_unless_open_here() {
         tokio::task::yield_now().await;
     }
     assert!(!meta.has_inode(open));
+}
+
+#[tokio::test]
+async fn a_change_to_a_directory_leaves_its_new_attributes_cached() {
+    let (v, meta, _) = vfs();
+    let d = v.mkdir(InodeId::ROOT, &name("d"), 0o755, &root()).await.unwrap().inode;
+    let before = v.getattr(d).await.unwrap();
+    let (_, fh) = v.create(d, &name("f"), 0o644, libc::O_RDWR, &root()).await.unwrap();
+    v.release(fh).await.unwrap();
+    let calls = meta.calls();
+    let after = v.getattr(d).await.unwrap();
+    assert_eq!(meta.calls(), calls, "answered from the attributes the create returned");
+    assert!(after.mtime > before.mtime && after.ctime > before.ctime);
+    assert_eq!(after, meta.get_attr(d).await.unwrap(), "exactly what the metanode holds");
+    v.mkdir(d, &name("sub"), 0o755, &root()).await.unwrap();
+    assert_eq!(v.getattr(d).await.unwrap().nlink, after.nlink + 1);
+    v.unlink(d, &name("f"), &root()).await.unwrap();
+    assert_eq!(v.getattr(d).await.unwrap(), meta.get_attr(d).await.unwrap());
 }
