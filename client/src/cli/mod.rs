@@ -34,10 +34,10 @@ pub struct MountArgs {
     /// Threads reading FUSE requests (the requests themselves run concurrently on async tasks).
     #[arg(long, default_value_t = 4)]
     pub threads: usize,
-    /// Seconds the kernel may cache attributes.
+    /// Seconds the kernel (and this client) may cache attributes.
     #[arg(long, default_value_t = 1.0)]
     pub attr_timeout: f64,
-    /// Seconds the kernel may cache name lookups.
+    /// Seconds the kernel may cache name lookups, and this client its statahead listings of directories.
     #[arg(long, default_value_t = 1.0)]
     pub entry_timeout: f64,
     /// Seconds every operation on the cluster keeps trying when it cannot be served (a partition
