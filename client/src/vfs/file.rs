@@ -48,6 +48,7 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
         cred: &Cred,
     ) -> Result<(InodeAttr, Fh)> {
         let new = NewNode { kind: FileKind::File, mode: mode & 0o7777, rdev: 0 };
+        let since = self.inner.attrs.epoch();
         let r = self.inner.meta.create(parent, name, &new, cred).await;
         if matches!(r, Err(ErrorCode::Exists)) {
             // Maybe a listing said the name was free: another client took it since.
@@ -55,7 +56,7 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
         }
         match r {
             Ok(AttrResp { attr, dir }) => {
-                self.dir_changed(parent, dir);
+                self.dir_changed(parent, dir, since);
                 self.inner.statahead.added(parent, name, attr.inode, attr.kind);
                 let node = self.acquire_node(attr.inode);
                 // A new file has no extents: no need to ask the metanode before the first flush.

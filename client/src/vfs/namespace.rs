@@ -43,8 +43,20 @@ pub fn kind_of_mode(mode: u32) -> Result<FileKind> {
 
 impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
     /// `attr` as this client sees it (buffered writes included) and remembered.
-    fn seen(&self, mut attr: InodeAttr) -> InodeAttr {
+    fn seen(&self, attr: InodeAttr) -> InodeAttr {
         self.inner.attrs.put(&attr);
+        self.overlaid(attr)
+    }
+
+    /// [`Vfs::seen`] for attributes read from the metanode by a read begun at `since` (see
+    /// `AttrCache::put_since`).
+    fn seen_since(&self, attr: InodeAttr, since: u64) -> InodeAttr {
+        self.inner.attrs.put_since(&attr, since);
+        self.overlaid(attr)
+    }
+
+    /// What this client's buffered writes make of `attr`.
+    fn overlaid(&self, mut attr: InodeAttr) -> InodeAttr {
         if let Some(node) = self.open_node(attr.inode) {
             node.overlay_attr(&mut attr);
         }
@@ -59,7 +71,7 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
             Some(Answer::Missing) => return Err(ErrorCode::NotFound.into()),
             Some(Answer::Found(ino)) => {
                 if let Some(attr) = self.inner.attrs.get(ino) {
-                    return Ok(self.seen(attr));
+                    return Ok(self.overlaid(attr));
                 }
             }
             None => {}
@@ -69,34 +81,37 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
                 return answer;
             }
         }
+        let since = self.inner.attrs.epoch();
         let attr = self.inner.meta.lookup(parent, name, cred).await?;
-        Ok(self.seen(attr))
+        Ok(self.seen_since(attr, since))
     }
 
     /// Reads `parent` with its entries' attributes into a statahead listing and answers `name` from it;
     /// `None` if the directory could not be read (the caller looks the name up itself).
     async fn list_ahead(&self, parent: InodeId, name: &Name) -> Option<Result<InodeAttr>> {
         let token = self.inner.statahead.begin(parent);
+        let since = self.inner.attrs.epoch();
         let page = self.inner.meta.read_dir_plus(parent, None, statahead::MAX_LISTED).await.ok()?;
         let mut names = HashMap::with_capacity(page.entries.len());
         for (e, attr) in page.entries {
             if let Some(attr) = attr {
-                self.inner.attrs.put(&attr);
+                self.inner.attrs.put_since(&attr, since);
             }
             names.insert(e.name, (e.inode, e.kind));
         }
         self.inner.statahead.listed(parent, token, names, page.next.is_none());
         match self.inner.statahead.answer(parent, name)? {
             Answer::Missing => Some(Err(ErrorCode::NotFound.into())),
-            Answer::Found(ino) => self.inner.attrs.get(ino).map(|attr| Ok(self.seen(attr))),
+            Answer::Found(ino) => self.inner.attrs.get(ino).map(|attr| Ok(self.overlaid(attr))),
         }
     }
 
     /// `dir` changed: cache its new attributes when the metanode sent them (the kernel asks for them
     /// next), else forget the old ones.
-    pub(super) fn dir_changed(&self, dir: InodeId, attr: Option<InodeAttr>) {
+    /// `since`: the attribute cache's epoch from before the call that changed it.
+    pub(super) fn dir_changed(&self, dir: InodeId, attr: Option<InodeAttr>, since: u64) {
         match attr {
-            Some(a) if a.inode == dir => self.inner.attrs.put_dir(&a),
+            Some(a) if a.inode == dir => self.inner.attrs.put_dir(&a, since),
             _ => self.inner.attrs.invalidate(dir),
         }
     }
@@ -111,11 +126,12 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
     }
 
     pub async fn getattr(&self, ino: InodeId) -> Result<InodeAttr> {
-        let attr = match self.inner.attrs.get(ino) {
-            Some(attr) => attr,
-            None => self.inner.meta.get_attr(ino).await?,
-        };
-        Ok(self.seen(attr))
+        if let Some(attr) = self.inner.attrs.get(ino) {
+            return Ok(self.overlaid(attr));
+        }
+        let since = self.inner.attrs.epoch();
+        let attr = self.inner.meta.get_attr(ino).await?;
+        Ok(self.seen_since(attr, since))
     }
 
     /// `fh`: the change comes through an open file (`ftruncate`, `fchmod`, ...).
@@ -176,37 +192,41 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
             return Err(ErrorCode::InvalidArgument("mknod of a directory or symlink".into()).into());
         }
         let node = NewNode { kind, mode: mode & 0o7777, rdev };
+        let since = self.inner.attrs.epoch();
         let r = self.inner.meta.create(parent, name, &node, cred).await;
         self.listing_was_wrong(&[parent], &r);
         let AttrResp { attr, dir } = r?;
-        self.dir_changed(parent, dir);
+        self.dir_changed(parent, dir, since);
         self.inner.statahead.added(parent, name, attr.inode, attr.kind);
         Ok(self.seen(attr))
     }
 
     pub async fn mkdir(&self, parent: InodeId, name: &Name, mode: u32, cred: &Cred) -> Result<InodeAttr> {
+        let since = self.inner.attrs.epoch();
         let r = self.inner.meta.mkdir(parent, name, mode & 0o7777, cred).await;
         self.listing_was_wrong(&[parent], &r);
         let AttrResp { attr, dir } = r?;
-        self.dir_changed(parent, dir);
+        self.dir_changed(parent, dir, since);
         self.inner.statahead.added(parent, name, attr.inode, attr.kind);
         Ok(self.seen(attr))
     }
 
     pub async fn symlink(&self, parent: InodeId, name: &Name, target: Bytes, cred: &Cred) -> Result<InodeAttr> {
+        let since = self.inner.attrs.epoch();
         let r = self.inner.meta.symlink(parent, name, &target, cred).await;
         self.listing_was_wrong(&[parent], &r);
         let AttrResp { attr, dir } = r?;
-        self.dir_changed(parent, dir);
+        self.dir_changed(parent, dir, since);
         self.inner.statahead.added(parent, name, attr.inode, attr.kind);
         Ok(self.seen(attr))
     }
 
     pub async fn link(&self, ino: InodeId, new_parent: InodeId, new_name: &Name, cred: &Cred) -> Result<InodeAttr> {
+        let since = self.inner.attrs.epoch();
         let r = self.inner.meta.link(ino, new_parent, new_name, cred).await;
         self.listing_was_wrong(&[new_parent], &r);
         let AttrResp { attr, dir } = r?;
-        self.dir_changed(new_parent, dir);
+        self.dir_changed(new_parent, dir, since);
         self.inner.statahead.added(new_parent, new_name, attr.inode, attr.kind);
         Ok(self.seen(attr))
     }
@@ -219,10 +239,11 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
         // Listing what is open here lets the metanode delete an unopened file in the same step. A file
         // this client opens while the call is in flight is not covered (nor is one open at another
         // client, as with a separate Evict).
+        let since = self.inner.attrs.epoch();
         let r = self.inner.meta.unlink(parent, name, cred, self.open_inodes()).await;
         self.listing_was_wrong(&[parent], &r);
         let gone = r?;
-        self.dir_changed(parent, gone.dir.clone());
+        self.dir_changed(parent, gone.dir.clone(), since);
         self.inner.statahead.removed(parent, name);
         self.unlinked(gone);
         Ok(())
@@ -246,6 +267,7 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
         flags: u32,
         cred: &Cred,
     ) -> Result<()> {
+        let since = self.inner.attrs.epoch();
         let r = self.inner.meta.rename(parent, name, new_parent, new_name, flags, cred).await;
         self.listing_was_wrong(&[parent, new_parent], &r);
         let resp = r?;
@@ -256,7 +278,7 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
                     self.inner.attrs.invalidate(ino);
                 }
                 for dir in &resp.dirs {
-                    self.inner.attrs.put_dir(dir);
+                    self.inner.attrs.put_dir(dir, since);
                 }
             }
             // The moved inode's ctime changed and neither the reply nor a listing names it: forget
