@@ -2,7 +2,8 @@
 //! (default 1,000,000) in directories of 1,000 through the client library (no FUSE: this measures the
 //! metanodes), `FERRUM_BENCH_INFLIGHT` creates in flight (default 64), and compares the create and
 //! lookup+getattr ("stat") rates while the namespace holds 10,000 files with those at the end; it also
-//! prints the resident memory of every `ferrum-metanode` process on this host.
+//! prints the resident memory of every `ferrum-metanode` process on this host, and the CPU time the
+//! metanodes spent per operation (less sensitive than the rates to whatever else the host runs).
 //!
 //! Against a running cluster, e.g. one from `ferrum dev up`:
 //! `FERRUM_BENCH_MASTERS=127.0.0.1:27000,... FERRUM_BENCH_VOLUME=vol cargo bench -p ferrum-client --bench namespace`
@@ -28,15 +29,35 @@ fn name(i: u64) -> Name {
     Name::from(format!("f{i}").as_str())
 }
 
-/// Resident memory (MiB) of each ferrum-metanode process, from /proc.
-fn metanode_rss() -> Vec<(u32, u64)> {
+/// The pids of the ferrum-metanode processes on this host.
+fn metanodes() -> Vec<u32> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-        if comm.trim() != "ferrum-metanode" {
-            continue;
+        if comm.trim() == "ferrum-metanode" {
+            out.push(pid);
         }
+    }
+    out
+}
+
+/// CPU time (user + system, in clock ticks of 10 ms) all metanodes used so far: the rates depend on what
+/// else the host runs, the CPU per operation much less.
+fn metanode_cpu_ticks() -> u64 {
+    let ticks = |pid: u32| -> Option<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the parenthesised command name; utime and stime are the 14th and 15th in all.
+        let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        Some(rest.get(11)?.parse::<u64>().ok()? + rest.get(12)?.parse::<u64>().ok()?)
+    };
+    metanodes().into_iter().filter_map(ticks).sum()
+}
+
+/// Resident memory (MiB) of each ferrum-metanode process, from /proc.
+fn metanode_rss() -> Vec<(u32, u64)> {
+    let mut out = Vec::new();
+    for pid in metanodes() {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         let kib = status
             .lines()
@@ -82,19 +103,19 @@ async fn main() {
     let create = |from: u64, to: u64| {
         let (meta, cred, dirs, file) = (&meta, &cred, &dirs, &file);
         async move {
-            let t = Instant::now();
+            let (t, cpu) = (Instant::now(), metanode_cpu_ticks());
             stream::iter(from..to)
                 .for_each_concurrent(inflight, |i| async move {
                     meta.create(dirs[(i / PER_DIR) as usize], &name(i), file, cred).await.expect("create");
                 })
                 .await;
-            (to - from) as f64 / t.elapsed().as_secs_f64()
+            Rate::since(t, cpu, to - from)
         }
     };
     let stat = |n: u64| {
         let (meta, cred, dirs) = (&meta, &cred, &dirs);
         async move {
-            let t = Instant::now();
+            let (t, cpu) = (Instant::now(), metanode_cpu_ticks());
             stream::iter(0..SAMPLE)
                 .for_each_concurrent(inflight, |k| async move {
                     let i = pick(k, n);
@@ -102,14 +123,17 @@ async fn main() {
                     meta.get_attr(a.inode).await.expect("getattr");
                 })
                 .await;
-            SAMPLE as f64 / t.elapsed().as_secs_f64()
+            Rate::since(t, cpu, SAMPLE)
         }
     };
 
     let create_small = create(0, SAMPLE).await;
     let stat_small = stat(SAMPLE).await;
+    let settled_small = settle().await;
+    let stat_small_settled = stat(SAMPLE).await;
     println!(
-        "at {SAMPLE} files: create {create_small:.0}/s, stat {stat_small:.0}/s, metanode RSS {:?} MiB",
+        "at {SAMPLE} files: create {create_small}, stat {stat_small}, stat once settled ({settled_small:.0} s) \
+         {stat_small_settled}, metanode RSS {:?} MiB",
         metanode_rss()
     );
     let started = Instant::now();
@@ -118,14 +142,60 @@ async fn main() {
         let next = (done + 100_000).min(files - SAMPLE);
         let rate = create(done, next).await;
         done = next;
-        println!("  {done} files ({:.0} s): create {rate:.0}/s", started.elapsed().as_secs_f64());
+        println!("  {done} files ({:.0} s): create {rate}", started.elapsed().as_secs_f64());
     }
     let create_big = create(done, files).await;
     let stat_big = stat(files).await;
-    println!("at {files} files: create {create_big:.0}/s, stat {stat_big:.0}/s, metanode RSS {:?} MiB", metanode_rss());
+    let settled_big = settle().await;
+    let stat_big_settled = stat(files).await;
     println!(
-        "ratio at {files} / at {SAMPLE}: create {:.2}, stat {:.2}",
-        create_big / create_small,
-        stat_big / stat_small
+        "at {files} files: create {create_big}, stat {stat_big}, stat once settled ({settled_big:.0} s) \
+         {stat_big_settled}, metanode RSS {:?} MiB",
+        metanode_rss()
     );
+    println!(
+        "ratio at {files} / at {SAMPLE}: create {:.2}, stat {:.2}, stat once settled {:.2}; metanode CPU per op: \
+         create {:.2}, stat {:.2}, stat once settled {:.2}",
+        create_big.per_sec / create_small.per_sec,
+        stat_big.per_sec / stat_small.per_sec,
+        stat_big_settled.per_sec / stat_small_settled.per_sec,
+        create_big.cpu_us / create_small.cpu_us,
+        stat_big.cpu_us / stat_small.cpu_us,
+        stat_big_settled.cpu_us / stat_small_settled.cpu_us,
+    );
+}
+
+/// Waits (up to a minute) until the metanodes are idle, i.e. the flushes, compactions and snapshots
+/// the creates left behind are done; returns the seconds waited. A stat right after many creates pays
+/// for that work too.
+async fn settle() -> f64 {
+    let t = Instant::now();
+    while t.elapsed().as_secs() < 60 {
+        let before = metanode_cpu_ticks();
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        // Under 5% of one core over the last second, all metanodes together.
+        if metanode_cpu_ticks().saturating_sub(before) < 5 {
+            break;
+        }
+    }
+    t.elapsed().as_secs_f64()
+}
+
+/// Operations per second, and the metanodes' CPU time per operation (all replicas together).
+struct Rate {
+    per_sec: f64,
+    cpu_us: f64,
+}
+
+impl Rate {
+    fn since(t: Instant, cpu_ticks: u64, ops: u64) -> Rate {
+        let cpu = metanode_cpu_ticks().saturating_sub(cpu_ticks) as f64 * 10_000.0;
+        Rate { per_sec: ops as f64 / t.elapsed().as_secs_f64(), cpu_us: cpu / ops as f64 }
+    }
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "{:.0}/s ({:.0} us metanode CPU/op)", self.per_sec, self.cpu_us)
+    }
 }

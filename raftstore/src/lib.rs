@@ -2,7 +2,8 @@
 //!
 //! - [`store`]: the instance's RocksDB and its key layout (column families, key prefixes).
 //! - [`durability`]: when log entries are fsynced, and recovery after a power loss.
-//! - [`log_store`], [`state_machine`]: openraft's storage traits over that RocksDB, per group.
+//! - [`log_store`], [`state_machine`]: openraft's storage traits over that RocksDB, per group;
+//!   [`snapshot_policy`]: when a group snapshots (less often the larger it is).
 //! - [`app`]: the trait a service implements to give a group its meaning (master, meta, data).
 //! - [`lease`]: read leases (linearizable leader reads without a quorum round each).
 //! - [`handover`]: handing a group's leadership to another replica (spreading leaders).
@@ -31,6 +32,7 @@ pub mod router;
 pub mod routes;
 pub mod server;
 pub mod snapshot;
+pub mod snapshot_policy;
 pub mod state_machine;
 pub mod store;
 pub mod throttle;

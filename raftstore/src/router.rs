@@ -49,7 +49,8 @@ pub struct MultiRaftConfig {
     pub heartbeat: Duration,
     pub election_timeout_min: Duration,
     pub election_timeout_max: Duration,
-    /// Build a snapshot (and let the log be purged) after this many applied entries.
+    /// Build a snapshot (and let the log be purged) after this many applied entries, or more for large
+    /// groups (see [`crate::snapshot_policy`]).
     pub snapshot_after_logs: u64,
     /// Entries kept after a snapshot, so a briefly lagging follower catches up from the log.
     pub keep_logs_after_snapshot: u64,
@@ -87,7 +88,8 @@ impl MultiRaftConfig {
             heartbeat_interval: self.heartbeat.as_millis() as u64,
             election_timeout_min: self.election_timeout_min.as_millis() as u64,
             election_timeout_max: self.election_timeout_max.as_millis() as u64,
-            snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_after_logs),
+            // Each group's task triggers its snapshots (see `crate::snapshot_policy`).
+            snapshot_policy: SnapshotPolicy::Never,
             max_in_snapshot_log_to_keep: self.keep_logs_after_snapshot,
             max_payload_entries: self.max_payload_entries,
             install_snapshot_timeout: 10_000,
@@ -121,6 +123,8 @@ pub struct GroupStatus {
 }
 
 pub struct MultiRaft {
+    /// This instance, for the tasks of its groups (see [`crate::snapshot_policy`]).
+    me: std::sync::Weak<MultiRaft>,
     cfg: MultiRaftConfig,
     raft_config: Arc<openraft::Config>,
     /// The same with elections off, for groups that start recovering.
@@ -154,7 +158,8 @@ impl MultiRaft {
         // Nothing acknowledged can be missing when every entry was synced, or without a reboot.
         let lost_tail = store.last_stop() == LastStop::MayHaveLostTail && !cfg.sync_every_entry;
         let throttle = Arc::new(Throttle::new(cfg.snapshot_rate_bytes_per_sec));
-        let mr = Arc::new(MultiRaft {
+        let mr = Arc::new_cyclic(|me| MultiRaft {
+            me: me.clone(),
             throttle,
             cfg,
             raft_config,
@@ -257,6 +262,7 @@ impl MultiRaft {
         let log = LogStore::new(group, self.store.clone(), app.clone());
         let sm = StateMachine::open(group, self.store.clone(), app.clone())
             .map_err(|e| RaftStoreError::Raft { group, detail: e.to_string() })?;
+        let snapshot_size = sm.snapshot_size();
         let net = Network::new(group, self.pool.clone(), self.throttle.clone(), self.routes.clone());
         let config =
             if self.recovering.contains(group) { self.recovering_config.clone() } else { self.raft_config.clone() };
@@ -264,6 +270,7 @@ impl MultiRaft {
         let raft = Raft::new(self.cfg.node_id.get(), config, net, log, sm)
             .await
             .map_err(|e| RaftStoreError::Raft { group, detail: e.to_string() })?;
+        crate::snapshot_policy::spawn(group, self.me.clone(), self.cfg.snapshot_after_logs, snapshot_size);
         let h = GroupHandle { raft, app, desc, inflight: Arc::default() };
         self.groups.write().expect("groups lock").insert(group, h.clone());
         Ok(h)

@@ -41,7 +41,7 @@ impl Instance {
             None => None,
         };
         let shutdown = Shutdown::install_signal_handlers()?;
-        let store = Store::open(data_dir.path())?;
+        let store = Store::open_with(data_dir.path(), &config.store_options())?;
         let metrics = Arc::new(Metrics::new(role, data_dir.instance_uuid().as_str()));
         let pool = ConnPool::new(ClientConfig::default());
         tracing::info!(

@@ -19,6 +19,7 @@ use rocksdb::{IteratorMode, ReadOptions, WriteBatch};
 use crate::app::{App, GroupBatch, GroupView};
 use crate::error::{sto_read, sto_write};
 use crate::snapshot::{SnapshotReader, SnapshotWriter};
+use crate::snapshot_policy::SnapshotSize;
 use crate::store::{group_range, meta_key, tag, Store, CF_DATA, CF_META};
 use crate::types::{Entry, LogId, Reply, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 
@@ -31,6 +32,8 @@ pub struct StateMachine {
     /// Serialises "record this file as the current snapshot, delete the others" between a snapshot being
     /// built here and one being installed from the leader, so the record never names a deleted file.
     snap_lock: Arc<std::sync::Mutex<()>>,
+    /// Keys of the latest snapshot, for [`crate::snapshot_policy`].
+    size: Arc<SnapshotSize>,
 }
 
 impl StateMachine {
@@ -40,7 +43,12 @@ impl StateMachine {
         let membership: StoredMembership =
             store.meta_get(group, tag::MEMBERSHIP).map_err(sto_read)?.unwrap_or_default();
         app.on_reload(&GroupView::new(&store, group));
-        Ok(StateMachine { group, store, app, applied, membership, snap_lock: Arc::default() })
+        Ok(StateMachine { group, store, app, applied, membership, snap_lock: Arc::default(), size: Arc::default() })
+    }
+
+    /// Keys of the group's latest snapshot, kept up to date by its builds and installs.
+    pub fn snapshot_size(&self) -> Arc<SnapshotSize> {
+        self.size.clone()
     }
 
     fn snapshot_path(&self, id: &str) -> PathBuf {
@@ -92,6 +100,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             store: self.store.clone(),
             app: self.app.clone(),
             snap_lock: self.snap_lock.clone(),
+            size: self.size.clone(),
         }
     }
 
@@ -115,11 +124,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let meta2 = meta.clone();
         let app = self.app.clone();
         let lock = self.snap_lock.clone();
-        tokio::task::spawn_blocking(move || {
+        let keys = tokio::task::spawn_blocking(move || {
             install_blocking(&store, &*app, &lock, group, &meta2, &mut received, &final_path)
         })
         .await
         .map_err(sto_write)??;
+        self.size.set(keys);
         self.applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
         self.app.on_reload(&GroupView::new(&self.store, self.group));
@@ -148,7 +158,7 @@ fn install_blocking(
     meta: &SnapshotMeta,
     received: &mut std::fs::File,
     final_path: &Path,
-) -> Result<(), StorageError> {
+) -> Result<u64, StorageError> {
     received.seek(SeekFrom::Start(0)).map_err(sto_read)?;
     let mut reader = SnapshotReader::new(BufReader::new(&mut *received)).map_err(sto_read)?;
     let cf = store.cf(CF_DATA);
@@ -156,9 +166,13 @@ fn install_blocking(
     let mut wb = WriteBatch::default();
     wb.delete_range_cf(cf, &lo, &hi);
     app.begin_restore().map_err(sto_write)?;
+    let mut keys = 0;
     while let Some((k, v)) = reader.next_pair().map_err(sto_read)? {
         match k.first() {
-            Some(&SECTION_KEYSPACE) => wb.put_cf(cf, crate::store::data_key(group, &k[1..]), v),
+            Some(&SECTION_KEYSPACE) => {
+                keys += 1;
+                wb.put_cf(cf, crate::store::data_key(group, &k[1..]), v)
+            }
             Some(&SECTION_EXTERNAL) => app.restore_external(&k[1..], &v).map_err(sto_write)?,
             _ => {
                 return Err(sto_read(std::io::Error::new(
@@ -184,7 +198,7 @@ fn install_blocking(
     store.write_sync(wb).map_err(sto_write)?;
     app.finish_restore().map_err(sto_write)?;
     remove_other_files(final_path);
-    Ok(())
+    Ok(keys)
 }
 
 /// Deletes every snapshot file (and partial transfer) of the group except `keep`.
@@ -215,6 +229,7 @@ pub struct SnapshotBuilder {
     store: Store,
     app: Arc<dyn App>,
     snap_lock: Arc<std::sync::Mutex<()>>,
+    size: Arc<SnapshotSize>,
 }
 
 /// First byte of every key in a snapshot file: the group's keyspace, or an app's external state.
@@ -227,22 +242,24 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let group = self.group;
         let app = self.app.clone();
         let lock = self.snap_lock.clone();
-        let (meta, path) = tokio::task::spawn_blocking(move || build_blocking(&store, &*app, &lock, group))
+        let (meta, path, keys) = tokio::task::spawn_blocking(move || build_blocking(&store, &*app, &lock, group))
             .await
             .map_err(sto_write)??;
+        self.size.set(keys);
         let f = tokio::fs::File::open(&path).await.map_err(sto_read)?;
         Ok(Snapshot { meta, snapshot: Box::new(f) })
     }
 }
 
 /// Dumps the group's keyspace from one RocksDB snapshot, so the data and the applied index it is
-/// labelled with are consistent even while new entries are applied concurrently.
+/// labelled with are consistent even while new entries are applied concurrently. Also returns how many
+/// keys the keyspace had.
 fn build_blocking(
     store: &Store,
     app: &dyn App,
     snap_lock: &std::sync::Mutex<()>,
     group: GroupId,
-) -> Result<(SnapshotMeta, PathBuf), StorageError> {
+) -> Result<(SnapshotMeta, PathBuf, u64), StorageError> {
     let db = store.db();
     let snap = db.snapshot();
     let decode = |tag: u8| -> Result<Option<Vec<u8>>, StorageError> {
@@ -271,9 +288,13 @@ fn build_blocking(
     ro.set_iterate_lower_bound(lo);
     ro.set_iterate_upper_bound(hi);
     ro.set_snapshot(&snap);
+    // A one-off scan of the whole group: keep it from evicting the blocks reads need.
+    ro.fill_cache(false);
+    let mut keys = 0;
     for item in db.iterator_cf_opt(store.cf(CF_DATA), ro, IteratorMode::Start) {
         let (k, v) = item.map_err(sto_read)?;
         w.put(&section_key(SECTION_KEYSPACE, &k[8..]), &v).map_err(sto_write)?;
+        keys += 1;
     }
     drop(snap);
     app.dump_external(&mut |k, v| w.put(&section_key(SECTION_EXTERNAL, k), v)).map_err(sto_write)?;
@@ -289,14 +310,14 @@ fn build_blocking(
         if current.last_log_id >= meta.last_log_id {
             let _ = std::fs::remove_file(&path);
             let current_path = dir.join(format!("{}.snap", current.snapshot_id));
-            return Ok((current, current_path));
+            return Ok((current, current_path, keys));
         }
     }
     let mut wb = WriteBatch::default();
     store.meta_put(&mut wb, group, tag::SNAPSHOT_META, &meta);
     store.write_sync(wb).map_err(sto_write)?;
     remove_other_files(&path);
-    Ok((meta, path))
+    Ok((meta, path, keys))
 }
 
 #[cfg(test)]

@@ -54,6 +54,7 @@ pub fn master_config(dir: &Path, listen: SocketAddr, master: MasterSection) -> M
             metrics_listen: None,
             log: "warn".into(),
             raft: fast_raft(),
+            block_cache_mib: ferrum_raftstore::instance::DEFAULT_BLOCK_CACHE_MIB,
         },
         master,
     }

@@ -40,6 +40,11 @@ pub struct InstanceArgs {
     /// Log level or filter directive [default: info]; RUST_LOG, if set, overrides it.
     #[arg(long, value_name = "LEVEL")]
     pub log: Option<String>,
+
+    /// RocksDB block cache in MiB, shared by all of this instance's Raft groups [default: 128]: what
+    /// keeps reads of a large namespace off the SST files.
+    #[arg(long, value_name = "MIB")]
+    pub block_cache_mib: Option<u64>,
 }
 
 /// The merged, validated settings of one instance.
@@ -52,9 +57,13 @@ pub struct InstanceConfig {
     pub metrics_listen: Option<SocketAddr>,
     pub log: String,
     pub raft: RaftConfig,
+    /// RocksDB block cache size (see [`crate::store::StoreOptions`]).
+    pub block_cache_mib: u64,
 }
 
 pub const DEFAULT_LOG: &str = "info";
+/// 128 MiB held the blocks a 1,000,000-file namespace's lookups touch (docs/performance.md).
+pub const DEFAULT_BLOCK_CACHE_MIB: u64 = 128;
 
 /// Merges `args` over the file named by `--config` (if any) and returns the instance settings and the
 /// role-specific `[section]` (its `Default` if absent). `S` should be `#[serde(deny_unknown_fields)]`.
@@ -107,6 +116,15 @@ fn merge(
     };
     let log = args.log.clone().or(file.log).unwrap_or_else(|| DEFAULT_LOG.to_string());
     super::logging::check_filter(&log, "--log / `log`")?;
+    let block_cache_mib = args.block_cache_mib.or(file.block_cache_mib).unwrap_or(DEFAULT_BLOCK_CACHE_MIB);
+    if block_cache_mib == 0 || block_cache_mib > 1 << 20 {
+        return Err(bad(
+            "--block-cache-mib",
+            "block_cache_mib",
+            &block_cache_mib.to_string(),
+            "must be from 1 to 1048576 (MiB)",
+        ));
+    }
     raft.validate()?;
     Ok(InstanceConfig {
         listen,
@@ -115,10 +133,16 @@ fn merge(
         metrics_listen: args.metrics_listen.or(file.metrics_listen),
         log,
         raft,
+        block_cache_mib,
     })
 }
 
 impl InstanceConfig {
+    /// How this instance opens its RocksDB.
+    pub fn store_options(&self) -> crate::store::StoreOptions {
+        crate::store::StoreOptions { block_cache_bytes: (self.block_cache_mib << 20) as usize }
+    }
+
     /// Records the address actually bound; when `--listen` asked for port 0 and the advertised address
     /// was derived from it, the real port is advertised (how tests run many instances on one host).
     pub fn set_bound_listen(&mut self, bound: SocketAddr) {
@@ -202,7 +226,21 @@ mod tests {
         assert_eq!(config.metrics_listen, Some("127.0.0.1:17090".parse().expect("addr")));
         assert_eq!(config.log, "info");
         assert_eq!(config.raft, RaftConfig::default());
+        assert_eq!(config.block_cache_mib, DEFAULT_BLOCK_CACHE_MIB);
         assert_eq!(master, Master::default());
+    }
+
+    #[test]
+    fn block_cache_from_file_and_flag() {
+        let file = config_file("[instance]\nlisten = \"127.0.0.1:1\"\ndata_dir = \"/x\"\nblock_cache_mib = 512\n");
+        let path = file.path().display().to_string();
+        let (config, _) = load_master(&args(&["--config", &path])).expect("valid");
+        assert_eq!(config.block_cache_mib, 512);
+        assert_eq!(config.store_options().block_cache_bytes, 512 << 20);
+        let (config, _) = load_master(&args(&["--config", &path, "--block-cache-mib", "64"])).expect("valid");
+        assert_eq!(config.block_cache_mib, 64, "the flag wins");
+        let msg = load_master(&args(&["--config", &path, "--block-cache-mib", "0"])).unwrap_err().to_string();
+        assert!(msg.contains("--block-cache-mib") && msg.contains("`block_cache_mib`"), "{msg}");
     }
 
     #[test]

@@ -26,10 +26,11 @@ pub(crate) struct InstanceSection {
     pub data_dir: Option<PathBuf>,
     pub metrics_listen: Option<SocketAddr>,
     pub log: Option<String>,
+    pub block_cache_mib: Option<u64>,
 }
 
 /// Keys of [`InstanceSection`], to hint that a top-level `listen = ...` belongs under `[instance]`.
-const INSTANCE_KEYS: &[&str] = &["listen", "advertise", "data_dir", "metrics_listen", "log"];
+const INSTANCE_KEYS: &[&str] = &["listen", "advertise", "data_dir", "metrics_listen", "log", "block_cache_mib"];
 
 /// A parsed file; sections left out hold their defaults.
 #[derive(Debug, Default)]

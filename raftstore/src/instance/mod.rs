@@ -17,7 +17,7 @@ mod raft_config;
 mod role;
 mod shutdown;
 
-pub use config::{load, InstanceArgs, InstanceConfig, DEFAULT_LOG};
+pub use config::{load, InstanceArgs, InstanceConfig, DEFAULT_BLOCK_CACHE_MIB, DEFAULT_LOG};
 pub use error::{ConfigError, InstanceError};
 pub use identity::{Identity, InstanceUuid};
 pub use listen::bind;

@@ -13,7 +13,8 @@ pub struct RaftConfig {
     /// A follower that heard nothing for a random time in [min, max) starts an election.
     pub election_timeout_min_ms: u64,
     pub election_timeout_max_ms: u64,
-    /// Build a snapshot once this many entries were applied since the last one.
+    /// Build a snapshot once this many entries were applied since the last one (more in large groups:
+    /// one entry per `raftstore::snapshot_policy::KEYS_PER_LOG` keys of the last snapshot).
     pub snapshot_after_logs: u64,
     /// Entries kept after a snapshot, so a slightly lagging follower catches up from the log
     /// instead of receiving the whole snapshot.
