@@ -295,17 +295,24 @@ async fn a_killed_metanode_restarts_and_rejoins() {
         routes: c.routes.clone(),
     };
     let pubdir = c.call(P, &mk).await.unwrap().attr.inode;
+    // A small tree: a group waits for `snapshot_after_logs` entries or one per 16 keys of its last
+    // snapshot (raftstore::snapshot_policy), and the writes below must outrun that on the survivors.
     let c2 = c.clone();
-    parallel((0..500).collect(), move |i| make_entry(c2.clone(), pubdir, i)).await;
+    parallel((0..60).collect(), move |i| make_entry(c2.clone(), pubdir, i)).await;
     let want = read_tree(&c).await;
     let first = c.leader(P).expect("a leader answered");
     let killed = nodes.iter_mut().find(|n| n.addr.to_string() == first).unwrap();
     killed.proc.sigkill();
     let killed_id = killed.id;
     wait_for_async("a new leader", T, || c.call(P, &StatFs { partition: P })).await;
-    // More writes while it is down: its log falls behind the others' snapshots.
+    // More writes while it is down: its log falls behind the others' snapshots. One at a time first, so
+    // that each is its own log entry (concurrent ones share entries): the survivors pass their snapshot
+    // threshold (about 50 entries for this tree) however the batcher groups the rest.
+    for i in 60..160 {
+        make_entry(c.clone(), pubdir, i).await;
+    }
     let c2 = c.clone();
-    parallel((500..900).collect(), move |i| make_entry(c2.clone(), pubdir, i)).await;
+    parallel((160..460).collect(), move |i| make_entry(c2.clone(), pubdir, i)).await;
     let want = {
         let mut w = want;
         w.extend(read_tree(&c).await);
