@@ -8,14 +8,15 @@
 use std::io;
 
 use ferrum_proto::GroupId;
-use ferrum_raftstore::store::{log_key, CF_LOG};
-use ferrum_raftstore::types::Entry;
+use ferrum_raftstore::log_store::read_entries;
 use ferrum_raftstore::{GroupView, Store};
 use openraft::EntryPayload;
-use rocksdb::{Direction, IteratorMode, ReadOptions};
 
 use crate::app::DataApp;
 use crate::cmd;
+
+/// Entries read from the log at a time (each up to a write's size).
+const CHUNK: u64 = 64;
 
 /// Re-applies the entries `from..=to` of `group`'s log to `app`'s extents; returns how many entries
 /// carried commands.
@@ -23,28 +24,28 @@ pub fn replay(app: &DataApp, store: &Store, group: GroupId, from: u64, to: u64) 
     if from > to {
         return Ok(0);
     }
-    let mut ro = ReadOptions::default();
-    ro.set_iterate_upper_bound(log_key(group, to + 1).to_vec());
-    let start = log_key(group, from);
-    let it = store.db().iterator_cf_opt(store.cf(CF_LOG), ro, IteratorMode::From(&start, Direction::Forward));
     let view = GroupView::new(store, group);
     let (mut next, mut applied) = (from, 0);
-    for item in it {
-        let (_, v) = item.map_err(io::Error::other)?;
-        let entry: Entry = postcard::from_bytes(&v).map_err(io::Error::other)?;
-        let index = entry.log_id.index;
-        if index != next {
-            tracing::warn!(%group, expected = next, found = index, "log entries missing during replay");
-        }
-        next = index + 1;
-        if let EntryPayload::Normal(c) = &entry.payload {
-            // Same decisions as `apply`, against the keyspace as of the applied index.
-            if let Ok(c) = cmd::decode(&c.0) {
-                app.run(&view, None, index, &c);
-                applied += 1;
+    let mut chunk_from = from;
+    while chunk_from <= to {
+        let chunk_to = to.min(chunk_from + CHUNK - 1);
+        let entries = read_entries(store, group, chunk_from, chunk_to + 1).map_err(io::Error::other)?;
+        chunk_from = chunk_to + 1;
+        for entry in entries {
+            let index = entry.log_id.index;
+            if index != next {
+                tracing::warn!(%group, expected = next, found = index, "log entries missing during replay");
             }
+            next = index + 1;
+            if let EntryPayload::Normal(c) = &entry.payload {
+                // Same decisions as `apply`, against the keyspace as of the applied index.
+                if let Ok(c) = cmd::decode(&c.0) {
+                    app.run(&view, None, index, &c);
+                    applied += 1;
+                }
+            }
+            app.partition().note_applied(index);
         }
-        app.partition().note_applied(index);
     }
     if next <= to {
         tracing::warn!(%group, from, to, reached = next, "log ends before the applied index during replay");

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use ferrum_datanode::cmd::{self, DataCmd};
 use ferrum_datanode::{DataApp, DataConfig, DataContext, DataMetrics};
 use ferrum_proto::{ClientId, ExtentId, GroupId, OpId, RequestId};
+use ferrum_raftstore::log_store::Stored;
 use ferrum_raftstore::store::{encode, log_key, tag, CF_LOG};
 use ferrum_raftstore::types::{Entry, LogId};
 use ferrum_raftstore::{Cmd, Store};
@@ -23,7 +24,7 @@ fn append_applied(store: &Store, cmds: &[Bytes], first: u64) -> u64 {
     let mut index = first;
     for c in cmds {
         let e = Entry { log_id: log_id(index), payload: EntryPayload::Normal(Cmd(c.clone())) };
-        wb.put_cf(store.cf(CF_LOG), log_key(GROUP, index), encode(&e));
+        wb.put_cf(store.cf(CF_LOG), log_key(GROUP, index), encode(&Stored::Entry(e)));
         index += 1;
     }
     store.meta_put(&mut wb, GROUP, tag::APPLIED, &Some(log_id(index - 1)));

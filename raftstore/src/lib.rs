@@ -27,6 +27,7 @@ pub mod membership;
 pub mod metrics;
 pub mod network;
 pub mod node;
+pub mod payload_log;
 pub mod recovery;
 pub mod router;
 pub mod routes;

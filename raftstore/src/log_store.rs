@@ -4,7 +4,8 @@
 //! sync markers are written with a synced WAL write before openraft is told they are persisted; other
 //! entries with a plain WAL write (in the page cache, fsynced with the next synced write), unless the
 //! instance asks for every entry to be synced. RocksDB merges concurrent synced writes of all groups
-//! into one fsync (group commit).
+//! into one fsync (group commit). Entries of [`MIN_PAYLOAD`] bytes or more (file data) go to the group's
+//! segment files, synced before their reference is written ([`crate::payload_log`]).
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
@@ -14,25 +15,147 @@ use ferrum_proto::GroupId;
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{EntryPayload, OptionalSend, RaftLogReader};
 use rocksdb::{Direction, IteratorMode, ReadOptions, WriteBatch};
+use serde::{Deserialize, Serialize};
 
 use crate::app::App;
-use crate::error::{sto_read, sto_write};
-use crate::store::{self, encode, log_index_of, log_key, tag, Store, CF_LOG};
+use crate::error::{sto_read, sto_write, RaftStoreError};
+use crate::payload_log::{PayloadLog, PayloadRef, MIN_PAYLOAD};
+use crate::store::{self, encode, log_index_of, log_key, tag, Store, CF_LOG, CF_LOG_V1};
 use crate::types::{Entry, LogId, StorageError, TypeConfig, Vote};
+
+/// What the log family holds under an entry's key.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Stored {
+    Entry(Entry),
+    /// A large entry, encoded in the group's segment files.
+    External {
+        log_id: LogId,
+        at: PayloadRef,
+    },
+}
+
+impl Stored {
+    fn log_id(&self) -> LogId {
+        match self {
+            Stored::Entry(e) => e.log_id,
+            Stored::External { log_id, .. } => *log_id,
+        }
+    }
+}
+
+/// `Stored::Entry` of an already encoded entry: postcard writes an enum as its variant index (a varint,
+/// one byte here) followed by the variant's fields.
+fn inline_value(encoded: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(1 + encoded.len());
+    v.push(0);
+    v.extend_from_slice(encoded);
+    v
+}
+
+/// Decodes a log family value into the entry, reading its bytes from `payloads` if they are there.
+fn resolve(v: &[u8], payloads: &PayloadLog) -> Result<Entry, StorageError> {
+    match postcard::from_bytes::<Stored>(v).map_err(sto_read)? {
+        Stored::Entry(e) => Ok(e),
+        Stored::External { log_id, at } => {
+            let bytes = payloads.read(&at).map_err(sto_read)?;
+            let e: Entry = postcard::from_bytes(&bytes).map_err(sto_read)?;
+            if e.log_id != log_id {
+                return Err(sto_read(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("segment entry {} where the log expects {log_id}", e.log_id),
+                )));
+            }
+            Ok(e)
+        }
+    }
+}
+
+/// Reads the entries `from..to` of `group`'s log (the app's replay after a restart; openraft reads
+/// through [`LogStore`]).
+pub fn read_entries(store: &Store, group: GroupId, from: u64, to: u64) -> Result<Vec<Entry>, StorageError> {
+    let payloads = store.payload_log(group).map_err(sto_read)?;
+    read_range(store, group, &payloads, from, Some(to))
+}
+
+fn read_range(
+    store: &Store,
+    group: GroupId,
+    payloads: &PayloadLog,
+    start: u64,
+    end: Option<u64>,
+) -> Result<Vec<Entry>, StorageError> {
+    let mut ro = ReadOptions::default();
+    ro.set_iterate_lower_bound(log_key(group, start).to_vec());
+    ro.set_iterate_upper_bound(match end {
+        Some(e) => log_key(group, e).to_vec(),
+        None => store::group_range(group).1,
+    });
+    let it = store.db().iterator_cf_opt(
+        store.cf(CF_LOG),
+        ro,
+        IteratorMode::From(&log_key(group, start), Direction::Forward),
+    );
+    let mut out = Vec::new();
+    for item in it {
+        let (k, v) = item.map_err(sto_read)?;
+        let e = resolve(&v, payloads)?;
+        debug_assert_eq!(log_index_of(&k), e.log_id.index);
+        out.push(e);
+    }
+    Ok(out)
+}
+
+/// Moves a format-1 log (entries inline in [`CF_LOG_V1`]) into [`CF_LOG`], a bounded batch at a time;
+/// each batch moves its keys atomically, so an interrupted migration resumes where it stopped.
+pub(crate) fn migrate_v1(db: &rocksdb::DB) -> Result<(), RaftStoreError> {
+    const BATCH_BYTES: usize = 64 << 20;
+    let (old, new) = (db.cf_handle(CF_LOG_V1).expect("family"), db.cf_handle(CF_LOG).expect("family"));
+    loop {
+        let mut b = WriteBatch::default();
+        let mut bytes = 0;
+        for item in db.iterator_cf(old, IteratorMode::Start) {
+            let (k, v) = item?;
+            b.put_cf(new, &k, inline_value(&v));
+            b.delete_cf(old, &k);
+            bytes += v.len();
+            if bytes >= BATCH_BYTES {
+                break;
+            }
+        }
+        if b.is_empty() {
+            return Ok(());
+        }
+        let mut wo = rocksdb::WriteOptions::default();
+        wo.set_sync(true);
+        db.write_opt(b, &wo)?;
+    }
+}
 
 #[derive(Clone)]
 pub struct LogStore {
     group: GroupId,
     store: Store,
+    payloads: Arc<PayloadLog>,
     app: Arc<dyn App>,
+    /// Entries encoded to at least this many bytes go to `payloads`.
+    min_payload: usize,
     sync_every_entry: bool,
     /// Restarted after a power loss (see `crate::recovery`): never resume leadership from the stored vote.
     recovering: bool,
 }
 
 impl LogStore {
-    pub fn new(group: GroupId, store: Store, app: Arc<dyn App>) -> Self {
-        LogStore { group, store, app, sync_every_entry: false, recovering: false }
+    pub fn new(group: GroupId, store: Store, app: Arc<dyn App>) -> Result<Self, RaftStoreError> {
+        let payloads = store.payload_log(group)?;
+        Ok(LogStore {
+            group,
+            store,
+            payloads,
+            app,
+            min_payload: MIN_PAYLOAD,
+            sync_every_entry: false,
+            recovering: false,
+        })
     }
 
     /// The group restarts after a power loss. openraft resumes leadership at start-up when the stored
@@ -41,6 +164,12 @@ impl LogStore {
     /// not committed, so this replica starts as a follower (still bound by the vote it cast).
     pub fn recovering(mut self, yes: bool) -> Self {
         self.recovering = yes;
+        self
+    }
+
+    /// Entries of at least `bytes` go to segment files ([`MIN_PAYLOAD`] unless changed; tests use 0).
+    pub fn min_payload(mut self, bytes: usize) -> Self {
+        self.min_payload = bytes;
         self
     }
 
@@ -59,11 +188,26 @@ impl LogStore {
         match it.next() {
             None => Ok(None),
             Some(Err(e)) => Err(sto_read(e)),
-            Some(Ok((_, v))) => {
-                let e: Entry = postcard::from_bytes(&v).map_err(sto_read)?;
-                Ok(Some(e.log_id))
+            Some(Ok((_, v))) => Ok(Some(postcard::from_bytes::<Stored>(&v).map_err(sto_read)?.log_id())),
+        }
+    }
+
+    /// The segment of the first entry after `index` that has its bytes in one. The log is appended in
+    /// order (a truncated suffix is rewritten after the entries before it), so no later entry is in an
+    /// earlier segment.
+    fn first_segment_after(&self, index: u64) -> Result<Option<u64>, StorageError> {
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_upper_bound(store::group_range(self.group).1);
+        let from = log_key(self.group, index + 1);
+        let it =
+            self.store.db().iterator_cf_opt(self.store.cf(CF_LOG), ro, IteratorMode::From(&from, Direction::Forward));
+        for item in it {
+            let (_, v) = item.map_err(sto_read)?;
+            if let Stored::External { at, .. } = postcard::from_bytes::<Stored>(&v).map_err(sto_read)? {
+                return Ok(Some(at.segment));
             }
         }
+        Ok(None)
     }
 
     fn meta<T: serde::de::DeserializeOwned>(&self, t: u8) -> Result<Option<T>, StorageError> {
@@ -95,25 +239,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
             Bound::Excluded(i) => Some(*i),
             Bound::Unbounded => None,
         };
-        let mut ro = ReadOptions::default();
-        ro.set_iterate_lower_bound(log_key(self.group, start).to_vec());
-        ro.set_iterate_upper_bound(match end {
-            Some(e) => log_key(self.group, e).to_vec(),
-            None => store::group_range(self.group).1,
-        });
-        let it = self.store.db().iterator_cf_opt(
-            self.store.cf(CF_LOG),
-            ro,
-            IteratorMode::From(&log_key(self.group, start), Direction::Forward),
-        );
-        let mut out = Vec::new();
-        for item in it {
-            let (k, v) = item.map_err(sto_read)?;
-            let e: Entry = postcard::from_bytes(&v).map_err(sto_read)?;
-            debug_assert_eq!(log_index_of(&k), e.log_id.index);
-            out.push(e);
-        }
-        Ok(out)
+        read_range(&self.store, self.group, &self.payloads, start, end)
     }
 }
 
@@ -160,21 +286,41 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let cf = self.store.cf(CF_LOG);
         let mut b = WriteBatch::default();
         let mut sync = self.sync_every_entry;
+        let mut large: Vec<(LogId, Vec<u8>)> = Vec::new();
         for e in entries {
             sync |= needs_sync(&e);
-            b.put_cf(cf, log_key(self.group, e.log_id.index), encode(&e));
+            let encoded = encode(&e);
+            if encoded.len() >= self.min_payload {
+                large.push((e.log_id, encoded));
+            } else {
+                b.put_cf(cf, log_key(self.group, e.log_id.index), inline_value(&encoded));
+            }
         }
+        // The large entries' bytes are on disk before their references can be (see `payload_log`).
+        let res = if large.is_empty() {
+            Ok(())
+        } else {
+            let bufs: Vec<&[u8]> = large.iter().map(|(_, v)| v.as_slice()).collect();
+            self.payloads.append(&bufs).map(|refs| {
+                for ((log_id, _), at) in large.iter().zip(refs) {
+                    let stored = Stored::External { log_id: *log_id, at };
+                    b.put_cf(cf, log_key(self.group, log_id.index), encode(&stored));
+                }
+            })
+        };
         // Written (and synced, when asked) before the callback: openraft counts this replica toward the
         // quorum only after it.
-        let res = if sync { self.store.write_sync(b) } else { self.store.write_nosync(b) };
+        let res = res.map_err(|e| e.to_string()).and_then(|()| {
+            if sync { self.store.write_sync(b) } else { self.store.write_nosync(b) }.map_err(|e| e.to_string())
+        });
         match res {
             Ok(()) => {
                 callback.log_io_completed(Ok(()));
                 Ok(())
             }
             Err(e) => {
-                callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
-                Err(sto_write(e))
+                callback.log_io_completed(Err(std::io::Error::other(e.clone())));
+                Err(sto_write(std::io::Error::other(e)))
             }
         }
     }
@@ -197,6 +343,108 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let mut b = WriteBatch::default();
         self.store.meta_put(&mut b, self.group, tag::LAST_PURGED, &log_id);
         b.delete_range_cf(self.store.cf(CF_LOG), log_key(self.group, 0), log_key(self.group, log_id.index + 1));
-        self.store.write_sync(b).map_err(sto_write)
+        self.store.write_sync(b).map_err(sto_write)?;
+        // Then the segments before the oldest one still referenced (all of them if none is).
+        if !self.payloads.is_empty() {
+            let keep = self.first_segment_after(log_id.index)?;
+            self.payloads.remove_before(keep.unwrap_or(u64::MAX)).map_err(sto_write)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::KvApp;
+    use crate::types::Cmd;
+    use bytes::Bytes;
+    use openraft::storage::RaftLogStorageExt;
+    use openraft::CommittedLeaderId;
+
+    fn entry(index: u64, len: usize) -> Entry {
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+            payload: EntryPayload::Normal(Cmd(Bytes::from(vec![index as u8; len]))),
+        }
+    }
+
+    fn segments(dir: &std::path::Path, group: GroupId) -> usize {
+        std::fs::read_dir(crate::payload_log::group_dir(dir, group)).map_or(0, |d| d.count())
+    }
+
+    #[test]
+    fn an_inline_value_is_the_encoding_of_stored_entry() {
+        let e = entry(3, 10);
+        let expected = encode(&Stored::Entry(e.clone()));
+        assert_eq!(inline_value(&encode(&e)), expected);
+    }
+
+    #[tokio::test]
+    async fn large_entries_live_in_segments_until_purged() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let g = GroupId::from(5);
+        let mut log = LogStore::new(g, store.clone(), Arc::new(KvApp)).unwrap();
+        let entries: Vec<Entry> = (1..=6).map(|i| entry(i, if i % 2 == 0 { 100 } else { 200_000 })).collect();
+        log.blocking_append(entries.clone()).await.unwrap();
+        assert_eq!(segments(dir.path(), g), 1);
+        assert_eq!(log.try_get_log_entries(1..7).await.unwrap(), entries);
+        assert_eq!(read_entries(&store, g, 2, 5).unwrap(), entries[1..4].to_vec());
+        // A value in RocksDB for a large entry is a reference, not the bytes.
+        let raw = store.db().get_cf(store.cf(CF_LOG), log_key(g, 1)).unwrap().unwrap();
+        assert!(raw.len() < 100, "{} bytes", raw.len());
+        assert_eq!(log.get_log_state().await.unwrap().last_log_id, Some(entries[5].log_id));
+
+        // After a restart, appends go to a new segment; purging up to an entry of the first one keeps it.
+        drop(log);
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        let mut log = LogStore::new(g, store.clone(), Arc::new(KvApp)).unwrap();
+        log.blocking_append(vec![entry(7, 300_000)]).await.unwrap();
+        assert_eq!(segments(dir.path(), g), 2);
+        log.purge(entries[3].log_id).await.unwrap();
+        assert_eq!(segments(dir.path(), g), 2, "entry 5 still needs the first segment");
+        assert_eq!(log.try_get_log_entries(5..8).await.unwrap()[0], entries[4]);
+        log.purge(entries[5].log_id).await.unwrap();
+        assert_eq!(segments(dir.path(), g), 1);
+        assert_eq!(log.try_get_log_entries(7..8).await.unwrap(), vec![entry(7, 300_000)]);
+        log.purge(entry(7, 0).log_id).await.unwrap();
+        assert_eq!(segments(dir.path(), g), 0);
+        store.purge_group(g).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_damaged_segment_is_a_storage_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let g = GroupId::from(5);
+        let mut log = LogStore::new(g, store.clone(), Arc::new(KvApp)).unwrap().min_payload(0);
+        log.blocking_append(vec![entry(1, 5_000)]).await.unwrap();
+        let seg = std::fs::read_dir(crate::payload_log::group_dir(dir.path(), g)).unwrap().next().unwrap().unwrap();
+        let f = std::fs::OpenOptions::new().write(true).open(seg.path()).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&f, b"x", 1000).unwrap();
+        assert!(log.try_get_log_entries(1..2).await.is_err());
+    }
+
+    #[test]
+    fn a_format_1_log_is_moved_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = GroupId::from(9);
+        let entries: Vec<Entry> = (1..=3).map(|i| entry(i, 1000 * i as usize)).collect();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let db = store.db();
+            for e in &entries {
+                db.put_cf(store.cf(CF_LOG_V1), log_key(g, e.log_id.index), encode(e)).unwrap();
+            }
+            db.put(b"ferrum.raftstore.format", 1u32.to_be_bytes()).unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(read_entries(&store, g, 1, 4).unwrap(), entries);
+        assert!(store.db().iterator_cf(store.cf(CF_LOG_V1), IteratorMode::Start).next().is_none());
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(read_entries(&store, g, 1, 4).unwrap(), entries);
     }
 }

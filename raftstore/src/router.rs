@@ -259,7 +259,7 @@ impl MultiRaft {
 
     async fn start(&self, group: GroupId, desc: GroupDesc) -> Result<GroupHandle, RaftStoreError> {
         let app = (self.factory)(group, &desc);
-        let log = LogStore::new(group, self.store.clone(), app.clone());
+        let log = LogStore::new(group, self.store.clone(), app.clone())?;
         let sm = StateMachine::open(group, self.store.clone(), app.clone())
             .map_err(|e| RaftStoreError::Raft { group, detail: e.to_string() })?;
         let snapshot_size = sm.snapshot_size();

@@ -1,16 +1,19 @@
 //! The instance's one RocksDB and its key layout.
 //!
 //! Column families (names are persisted: never rename or reuse):
-//! - `raft_log`:  `group(8 BE) | index(8 BE)` -> postcard `Entry`. Big-endian so a group's log is one
-//!   contiguous, ordered key range.
+//! - `raft_log2`: `group(8 BE) | index(8 BE)` -> postcard [`crate::log_store::Stored`]: the entry, or
+//!   where its bytes are in the group's segment files ([`crate::payload_log`]). Big-endian so a group's
+//!   log is one contiguous, ordered key range.
+//! - `raft_log`: the same keys -> postcard `Entry`, format 1; moved to `raft_log2` at open, then empty.
 //! - `raft_meta`: `group(8 BE) | tag(1)` -> per-group records, tags below.
 //! - `sm_data`:   `group(8 BE) | app key` -> the state machine data of the group's [`crate::App`].
 //!
 //! Every group lives under its own 8-byte prefix in each family, so creating a group is free and removing
 //! one is three range deletions.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use ferrum_proto::GroupId;
 use rocksdb::{BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
@@ -18,8 +21,11 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::durability::{self, LastStop};
 use crate::error::RaftStoreError;
+use crate::payload_log::{self, PayloadLog};
 
-pub const CF_LOG: &str = "raft_log";
+pub const CF_LOG: &str = "raft_log2";
+/// The log family of format 1 (entries inline, no segment files); emptied into [`CF_LOG`] at open.
+pub const CF_LOG_V1: &str = "raft_log";
 pub const CF_META: &str = "raft_meta";
 pub const CF_DATA: &str = "sm_data";
 
@@ -35,7 +41,7 @@ pub mod tag {
 }
 
 /// Format version of what this crate writes; stored under [`FORMAT_KEY`] in the default family.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 const FORMAT_KEY: &[u8] = b"ferrum.raftstore.format";
 
 /// How the RocksDB is opened (from the instance's config).
@@ -61,6 +67,7 @@ struct Inner {
     db: DB,
     dir: PathBuf,
     last_stop: LastStop,
+    payloads: Mutex<HashMap<GroupId, Arc<PayloadLog>>>,
 }
 
 impl Store {
@@ -81,6 +88,7 @@ impl Store {
         let cache = Cache::new_lru_cache(options.block_cache_bytes);
         let cfs = [
             ColumnFamilyDescriptor::new(CF_LOG, log_options(&cache)),
+            ColumnFamilyDescriptor::new(CF_LOG_V1, log_options(&cache)),
             ColumnFamilyDescriptor::new(CF_META, with_cache(Options::default(), &cache, false)),
             ColumnFamilyDescriptor::new(CF_DATA, with_cache(Options::default(), &cache, true)),
         ];
@@ -89,6 +97,12 @@ impl Store {
         match db.get(FORMAT_KEY)? {
             None => db.put(FORMAT_KEY, FORMAT_VERSION.to_be_bytes())?,
             Some(v) if v.as_slice() == FORMAT_VERSION.to_be_bytes() => {}
+            Some(v) if v.as_slice() == 1u32.to_be_bytes() => {
+                crate::log_store::migrate_v1(&db)?;
+                let mut wo = WriteOptions::default();
+                wo.set_sync(true);
+                db.put_opt(FORMAT_KEY, FORMAT_VERSION.to_be_bytes(), &wo)?;
+            }
             Some(v) => {
                 return Err(RaftStoreError::Corrupt {
                     what: "format version",
@@ -97,7 +111,20 @@ impl Store {
             }
         }
         let last_stop = durability::arm(dir).map_err(|source| RaftStoreError::Io { path: dir.join("BOOT"), source })?;
-        Ok(Store { inner: Arc::new(Inner { db, dir: dir.to_path_buf(), last_stop }) })
+        let payloads = Mutex::new(HashMap::new());
+        Ok(Store { inner: Arc::new(Inner { db, dir: dir.to_path_buf(), last_stop, payloads }) })
+    }
+
+    /// The segment files holding `group`'s large log entries (opened on first use, then shared).
+    pub fn payload_log(&self, group: GroupId) -> Result<Arc<PayloadLog>, RaftStoreError> {
+        let mut map = self.inner.payloads.lock().expect("payload logs lock");
+        if let Some(p) = map.get(&group) {
+            return Ok(p.clone());
+        }
+        let dir = payload_log::group_dir(&self.inner.dir, group);
+        let p = Arc::new(PayloadLog::open(dir.clone()).map_err(|source| RaftStoreError::Io { path: dir, source })?);
+        map.insert(group, p.clone());
+        Ok(p)
     }
 
     /// How the previous run stopped: whether this instance's log may miss entries it acknowledged.
@@ -173,10 +200,18 @@ impl Store {
     pub fn purge_group(&self, group: GroupId) -> Result<(), RaftStoreError> {
         let (lo, hi) = group_range(group);
         let mut b = WriteBatch::default();
-        for cf in [CF_LOG, CF_META, CF_DATA] {
+        for cf in [CF_LOG, CF_LOG_V1, CF_META, CF_DATA] {
             b.delete_range_cf(self.cf(cf), &lo, &hi);
         }
         self.write_sync(b)?;
+        // After the references are gone: a crash in between leaves files that nothing points at.
+        let payloads = self.inner.payloads.lock().expect("payload logs lock").remove(&group);
+        let payloads = match payloads {
+            Some(p) => p,
+            None => self.payload_log(group)?,
+        };
+        payloads.remove_all().map_err(|source| RaftStoreError::Io { path: payloads.dir().to_path_buf(), source })?;
+        self.inner.payloads.lock().expect("payload logs lock").remove(&group);
         let dir = self.snapshot_dir(group);
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => Ok(()),

@@ -11,7 +11,8 @@ use ferrum_raftstore::{Store, TypeConfig};
 use openraft::testing::{StoreBuilder, Suite};
 use openraft::StorageError;
 
-struct Builder;
+/// Entries of at least this many bytes go to segment files (`usize::MAX`: none, 0: all).
+struct Builder(usize);
 
 impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Builder {
     async fn build(&self) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError<u64>> {
@@ -20,11 +21,17 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Bui
         // Group 7, not 0: the prefixes of other groups must not leak into this one.
         let group = GroupId::from(7);
         let sm = StateMachine::open(group, store.clone(), Arc::new(KvApp))?;
-        Ok((dir, LogStore::new(group, store, Arc::new(KvApp)), sm))
+        Ok((dir, LogStore::new(group, store, Arc::new(KvApp)).expect("log store").min_payload(self.0), sm))
     }
 }
 
 #[test]
 fn openraft_storage_suite() -> Result<(), StorageError<u64>> {
-    Suite::test_all(Builder)
+    Suite::test_all(Builder(usize::MAX))
+}
+
+/// The same with every entry in segment files (`raftstore::payload_log`).
+#[test]
+fn openraft_storage_suite_with_entries_in_segments() -> Result<(), StorageError<u64>> {
+    Suite::test_all(Builder(0))
 }
