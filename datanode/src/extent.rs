@@ -13,7 +13,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::Bytes;
 use ferrum_proto::ExtentId;
@@ -58,8 +58,19 @@ pub struct Extent {
     crc_path: PathBuf,
     data: File,
     crcs: File,
+    /// The data file opened with `O_DIRECT`, on the first large write (see [`Extent::write_data`]);
+    /// `None` inside where the file system refuses it.
+    direct: OnceLock<Option<File>>,
     /// The size; held shared by readers and exclusively by writers of data or records.
     state: RwLock<u64>,
+}
+
+/// Writes with at least this many whole blocks in them bypass the page cache.
+const DIRECT_MIN: u64 = 64 << 10;
+
+thread_local! {
+    /// A block-aligned copy of the data of a direct write (`O_DIRECT` needs aligned memory); reused.
+    static ALIGNED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 pub fn data_file(dir: &Path, id: ExtentId) -> PathBuf {
@@ -108,7 +119,7 @@ impl Extent {
         if crcs.metadata()?.len() != want {
             crcs.set_len(want)?;
         }
-        Ok(Extent { id, data_path, crc_path, data, crcs, state: RwLock::new(size) })
+        Ok(Extent { id, data_path, crc_path, data, crcs, direct: OnceLock::new(), state: RwLock::new(size) })
     }
 
     pub fn id(&self) -> ExtentId {
@@ -157,6 +168,53 @@ impl Extent {
             self.crcs.write_all_at(&buf, first * ENTRY_LEN as u64)?;
         }
         Ok(())
+    }
+
+    /// Writes `data` at `off` in the data file. The whole blocks of a large write go past the page
+    /// cache: on the VMs measured, copying into new page-cache pages cost a datanode as much CPU as
+    /// everything else in a sequential write (`dd` 1 GiB: 0.5 GB/s buffered, 2.4 GB/s direct), and the
+    /// client keeps its own cache. Partial blocks at either end go through the page cache. The
+    /// background sync's fdatasync covers both kinds of write.
+    fn write_data(&self, data: &[u8], off: u64) -> io::Result<()> {
+        let end = off + data.len() as u64;
+        let (a, z) = (off.next_multiple_of(BLOCK_SIZE), end / BLOCK_SIZE * BLOCK_SIZE);
+        let direct = if z > a && z - a >= DIRECT_MIN { self.direct() } else { None };
+        let Some(direct) = direct else {
+            return self.data.write_all_at(data, off);
+        };
+        if a > off {
+            self.data.write_all_at(&data[..(a - off) as usize], off)?;
+        }
+        ALIGNED.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            let len = (z - a) as usize;
+            if buf.len() < len + BLOCK_SIZE as usize {
+                *buf = vec![0u8; len + BLOCK_SIZE as usize];
+            }
+            let at = buf.as_ptr().align_offset(BLOCK_SIZE as usize);
+            let out = &mut buf[at..at + len];
+            out.copy_from_slice(&data[(a - off) as usize..(z - off) as usize]);
+            direct.write_all_at(out, a)
+        })?;
+        if end > z {
+            self.data.write_all_at(&data[(z - off) as usize..], z)?;
+        }
+        Ok(())
+    }
+
+    fn direct(&self) -> Option<&File> {
+        self.direct
+            .get_or_init(|| {
+                use std::os::unix::fs::OpenOptionsExt;
+                match OpenOptions::new().write(true).custom_flags(libc::O_DIRECT).open(&self.data_path) {
+                    Ok(f) => Some(f),
+                    Err(e) => {
+                        tracing::debug!(path = %self.data_path.display(), "no O_DIRECT: {e}");
+                        None
+                    }
+                }
+            })
+            .as_ref()
     }
 
     /// The stored bytes of block `b` of an extent of `size` bytes.
@@ -234,7 +292,7 @@ impl Extent {
             };
             updates.push((b, e));
         }
-        self.data.write_all_at(data, off)?;
+        self.write_data(data, off)?;
         self.put_entries(&updates)?;
         *size = new_size;
         Ok(())

@@ -7,9 +7,10 @@
 //! into one fsync (group commit). Entries of [`MIN_PAYLOAD`] bytes or more (file data) go to the group's
 //! segment files, synced before their reference is written ([`crate::payload_log`]).
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use ferrum_proto::GroupId;
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
@@ -52,11 +53,60 @@ fn inline_value(encoded: &[u8]) -> Vec<u8> {
     v
 }
 
-/// Decodes a log family value into the entry, reading its bytes from `payloads` if they are there.
-fn resolve(v: &[u8], payloads: &PayloadLog) -> Result<Entry, StorageError> {
+/// Bytes of large entries a group keeps in memory after appending them.
+const RECENT_BYTES: usize = 32 << 20;
+
+/// Large entries appended recently: replication to the followers and the apply read them right after
+/// the append, and the segments are written past the page cache, so a read there would go to the disk.
+#[derive(Default)]
+struct Recent {
+    entries: BTreeMap<u64, (Entry, usize)>,
+    bytes: usize,
+}
+
+impl Recent {
+    fn insert(&mut self, e: Entry, size: usize) {
+        self.bytes += size;
+        if let Some((_, old)) = self.entries.insert(e.log_id.index, (e, size)) {
+            self.bytes -= old;
+        }
+        while self.bytes > RECENT_BYTES {
+            let Some((_, (_, size))) = self.entries.pop_first() else { break };
+            self.bytes -= size;
+        }
+    }
+
+    fn get(&self, log_id: &LogId) -> Option<Entry> {
+        self.entries.get(&log_id.index).filter(|(e, _)| e.log_id == *log_id).map(|(e, _)| e.clone())
+    }
+
+    /// Forgets the entries from `index` on (truncated).
+    fn truncate(&mut self, index: u64) {
+        let gone = self.entries.split_off(&index);
+        self.forget(gone);
+    }
+
+    /// Forgets the entries up to `index` (purged).
+    fn purge(&mut self, index: u64) {
+        let keep = self.entries.split_off(&index.saturating_add(1));
+        let gone = std::mem::replace(&mut self.entries, keep);
+        self.forget(gone);
+    }
+
+    fn forget(&mut self, gone: BTreeMap<u64, (Entry, usize)>) {
+        self.bytes -= gone.values().map(|(_, s)| s).sum::<usize>();
+    }
+}
+
+/// Decodes a log family value into the entry, reading its bytes from `recent` or `payloads` if they are
+/// there.
+fn resolve(v: &[u8], payloads: &PayloadLog, recent: Option<&Mutex<Recent>>) -> Result<Entry, StorageError> {
     match postcard::from_bytes::<Stored>(v).map_err(sto_read)? {
         Stored::Entry(e) => Ok(e),
         Stored::External { log_id, at } => {
+            if let Some(e) = recent.and_then(|r| r.lock().expect("recent entries lock").get(&log_id)) {
+                return Ok(e);
+            }
             let bytes = payloads.read(&at).map_err(sto_read)?;
             let e: Entry = postcard::from_bytes(&bytes).map_err(sto_read)?;
             if e.log_id != log_id {
@@ -74,13 +124,14 @@ fn resolve(v: &[u8], payloads: &PayloadLog) -> Result<Entry, StorageError> {
 /// through [`LogStore`]).
 pub fn read_entries(store: &Store, group: GroupId, from: u64, to: u64) -> Result<Vec<Entry>, StorageError> {
     let payloads = store.payload_log(group).map_err(sto_read)?;
-    read_range(store, group, &payloads, from, Some(to))
+    read_range(store, group, &payloads, None, from, Some(to))
 }
 
 fn read_range(
     store: &Store,
     group: GroupId,
     payloads: &PayloadLog,
+    recent: Option<&Mutex<Recent>>,
     start: u64,
     end: Option<u64>,
 ) -> Result<Vec<Entry>, StorageError> {
@@ -98,7 +149,7 @@ fn read_range(
     let mut out = Vec::new();
     for item in it {
         let (k, v) = item.map_err(sto_read)?;
-        let e = resolve(&v, payloads)?;
+        let e = resolve(&v, payloads, recent)?;
         debug_assert_eq!(log_index_of(&k), e.log_id.index);
         out.push(e);
     }
@@ -136,6 +187,7 @@ pub struct LogStore {
     group: GroupId,
     store: Store,
     payloads: Arc<PayloadLog>,
+    recent: Arc<Mutex<Recent>>,
     app: Arc<dyn App>,
     /// Entries encoded to at least this many bytes go to `payloads`.
     min_payload: usize,
@@ -151,6 +203,7 @@ impl LogStore {
             group,
             store,
             payloads,
+            recent: Arc::default(),
             app,
             min_payload: MIN_PAYLOAD,
             sync_every_entry: false,
@@ -239,7 +292,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
             Bound::Excluded(i) => Some(*i),
             Bound::Unbounded => None,
         };
-        read_range(&self.store, self.group, &self.payloads, start, end)
+        read_range(&self.store, self.group, &self.payloads, Some(&self.recent), start, end)
     }
 }
 
@@ -286,12 +339,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let cf = self.store.cf(CF_LOG);
         let mut b = WriteBatch::default();
         let mut sync = self.sync_every_entry;
-        let mut large: Vec<(LogId, Vec<u8>)> = Vec::new();
+        let mut large: Vec<(Entry, Vec<u8>)> = Vec::new();
         for e in entries {
             sync |= needs_sync(&e);
             let encoded = encode(&e);
             if encoded.len() >= self.min_payload {
-                large.push((e.log_id, encoded));
+                large.push((e, encoded));
             } else {
                 b.put_cf(cf, log_key(self.group, e.log_id.index), inline_value(&encoded));
             }
@@ -302,9 +355,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         } else {
             let bufs: Vec<&[u8]> = large.iter().map(|(_, v)| v.as_slice()).collect();
             self.payloads.append(&bufs).map(|refs| {
-                for ((log_id, _), at) in large.iter().zip(refs) {
-                    let stored = Stored::External { log_id: *log_id, at };
-                    b.put_cf(cf, log_key(self.group, log_id.index), encode(&stored));
+                for ((e, _), at) in large.iter().zip(refs) {
+                    let stored = Stored::External { log_id: e.log_id, at };
+                    b.put_cf(cf, log_key(self.group, e.log_id.index), encode(&stored));
                 }
             })
         };
@@ -315,6 +368,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         });
         match res {
             Ok(()) => {
+                let mut recent = self.recent.lock().expect("recent entries lock");
+                for (e, encoded) in large {
+                    recent.insert(e, encoded.len());
+                }
+                drop(recent);
                 callback.log_io_completed(Ok(()));
                 Ok(())
             }
@@ -326,6 +384,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        self.recent.lock().expect("recent entries lock").truncate(log_id.index);
         let mut b = WriteBatch::default();
         b.delete_range_cf(
             self.store.cf(CF_LOG),
@@ -344,6 +403,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.store.meta_put(&mut b, self.group, tag::LAST_PURGED, &log_id);
         b.delete_range_cf(self.store.cf(CF_LOG), log_key(self.group, 0), log_key(self.group, log_id.index + 1));
         self.store.write_sync(b).map_err(sto_write)?;
+        self.recent.lock().expect("recent entries lock").purge(log_id.index);
         // Then the segments before the oldest one still referenced (all of them if none is).
         if !self.payloads.is_empty() {
             let keep = self.first_segment_after(log_id.index)?;
@@ -424,6 +484,9 @@ mod tests {
         let seg = std::fs::read_dir(crate::payload_log::group_dir(dir.path(), g)).unwrap().next().unwrap().unwrap();
         let f = std::fs::OpenOptions::new().write(true).open(seg.path()).unwrap();
         std::os::unix::fs::FileExt::write_all_at(&f, b"x", 1000).unwrap();
+        // This log store still holds the entry in memory; a restarted one reads the segment.
+        assert_eq!(log.try_get_log_entries(1..2).await.unwrap(), vec![entry(1, 5_000)]);
+        let mut log = LogStore::new(g, store.clone(), Arc::new(KvApp)).unwrap();
         assert!(log.try_get_log_entries(1..2).await.is_err());
     }
 

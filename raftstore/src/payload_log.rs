@@ -6,6 +6,12 @@
 //! (`crc32fast`), to `<data dir>/raftlog/<group>/<segment>.seg`, and the log family keeps a small
 //! [`PayloadRef`] under the entry's key.
 //!
+//! Segments are written with `O_DIRECT` (each record starts on a 4 KiB boundary), from one reused
+//! buffer: on the VMs this was measured on, copying into freshly allocated page-cache pages made a
+//! buffered write about five times slower than a direct one (`dd` 1 GiB: 0.5 vs 2.4 GB/s), and the log
+//! is read back rarely (the log store keeps recent entries in memory). Where `O_DIRECT` is refused
+//! (tmpfs), segments are written through the page cache. Reads go through a separate buffered handle.
+//!
 //! Durability: [`PayloadLog::append`] fdatasyncs the segment before it returns, and the caller writes the
 //! reference to RocksDB only after that. A reference that reached the disk therefore always points at
 //! bytes on the disk, so everything the RocksDB-only log promised still holds (the WAL orders the
@@ -30,6 +36,10 @@ pub const MIN_PAYLOAD: usize = 128 << 10;
 /// A segment takes no more appends once it is this long.
 const SEGMENT_BYTES: u64 = 64 << 20;
 
+/// Records start at multiples of this (`O_DIRECT` needs offsets, lengths and memory aligned to the
+/// device's logical block; 4 KiB covers the common ones).
+const ALIGN: usize = 4096;
+
 /// Where an entry's bytes are: stored in the log family instead of the entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PayloadRef {
@@ -43,14 +53,35 @@ pub struct PayloadRef {
 pub struct PayloadLog {
     dir: PathBuf,
     inner: Mutex<Inner>,
+    /// The aligned buffer appends are assembled in (appends of one group never run concurrently).
+    buf: Mutex<Vec<u8>>,
 }
 
 struct Inner {
-    /// Open segments by id; the last one takes appends if `writable`.
+    /// Buffered read handles of the segments by id; the last one takes appends if `writer` is set.
     files: BTreeMap<u64, Arc<File>>,
-    /// Length of the last segment when it is this run's (earlier runs' segments are never appended to).
-    writable: Option<u64>,
+    /// The handle appends go through and the last segment's length, when that segment is this run's
+    /// (earlier runs' segments are never appended to).
+    writer: Option<(Arc<File>, u64)>,
     next_id: u64,
+}
+
+fn align_up(n: usize) -> usize {
+    n.div_ceil(ALIGN) * ALIGN
+}
+
+/// Opens a new segment for appends, with `O_DIRECT` if the file system takes it.
+fn create_segment(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let direct = OpenOptions::new().write(true).create_new(true).custom_flags(libc::O_DIRECT).open(path);
+    match direct {
+        Ok(f) => Ok(f),
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            let _ = fs::remove_file(path);
+            OpenOptions::new().write(true).create_new(true).open(path)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn seg_name(id: u64) -> String {
@@ -82,58 +113,69 @@ impl PayloadLog {
             Err(e) => return Err(e),
         }
         let next_id = files.keys().next_back().map_or(1, |id| id + 1);
-        Ok(PayloadLog { dir, inner: Mutex::new(Inner { files, writable: None, next_id }) })
+        let inner = Mutex::new(Inner { files, writer: None, next_id });
+        Ok(PayloadLog { dir, inner, buf: Mutex::new(Vec::new()) })
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    /// Writes `payloads` one after another in the current segment, fdatasyncs it, and returns where each
-    /// one is. Called by one group's log appends, which openraft never runs concurrently.
+    /// Writes `payloads` one after another in the current segment (each from a 4 KiB boundary),
+    /// fdatasyncs it, and returns where each one is. Called by one group's log appends, which openraft
+    /// never runs concurrently.
     pub fn append(&self, payloads: &[&[u8]]) -> io::Result<Vec<PayloadRef>> {
-        let total: u64 = payloads.iter().map(|p| p.len() as u64).sum();
-        let (id, file, start) = self.reserve(total)?;
+        let total: usize = payloads.iter().map(|p| align_up(p.len())).sum();
+        let mut buf = self.buf.lock().expect("payload buffer lock");
+        if buf.len() < total + ALIGN {
+            *buf = vec![0u8; total + ALIGN];
+        }
+        let at = buf.as_ptr().align_offset(ALIGN);
+        let out = &mut buf[at..at + total];
+        let (id, file, start) = self.reserve(total as u64)?;
         let mut refs = Vec::with_capacity(payloads.len());
-        let mut offset = start;
+        let mut pos = 0;
         for p in payloads {
             let len = u32::try_from(p.len()).map_err(|_| io::Error::other("log entry over 4 GiB"))?;
-            refs.push(PayloadRef { segment: id, offset, len, crc: crc32fast::hash(p) });
-            offset += u64::from(len);
+            out[pos..pos + p.len()].copy_from_slice(p);
+            let padded = align_up(p.len());
+            out[pos + p.len()..pos + padded].fill(0);
+            refs.push(PayloadRef { segment: id, offset: start + pos as u64, len, crc: crc32fast::hash(p) });
+            pos += padded;
         }
-        let res = write_all_at(&file, payloads, start).and_then(|()| file.sync_data());
+        let res = file.write_all_at(out, start).and_then(|()| file.sync_data());
         if let Err(e) = res {
             // The segment's end is unknown now: the next append starts a new one.
-            self.inner.lock().expect("payload log lock").writable = None;
+            self.inner.lock().expect("payload log lock").writer = None;
             return Err(e);
         }
         Ok(refs)
     }
 
-    /// The segment to append `len` bytes to and the offset to write at; opens a new segment when there
-    /// is none of this run's or it is full.
+    /// The segment to append `len` bytes to, its append handle and the offset to write at; opens a new
+    /// segment when there is none of this run's or it is full.
     fn reserve(&self, len: u64) -> io::Result<(u64, Arc<File>, u64)> {
         let mut g = self.inner.lock().expect("payload log lock");
-        let current = match (g.writable, g.files.iter().next_back()) {
-            (Some(end), Some((id, f))) if end < SEGMENT_BYTES => Some((*id, f.clone(), end)),
+        let current = match (&g.writer, g.files.keys().next_back()) {
+            (Some((w, end)), Some(id)) if *end < SEGMENT_BYTES => Some((*id, w.clone(), *end)),
             _ => None,
         };
-        let (id, file, start) = match current {
+        let (id, writer, start) = match current {
             Some(c) => c,
             None => {
                 fs::create_dir_all(&self.dir)?;
                 let id = g.next_id;
                 let path = self.dir.join(seg_name(id));
-                let f = Arc::new(OpenOptions::new().read(true).write(true).create_new(true).open(&path)?);
+                let writer = Arc::new(create_segment(&path)?);
                 // The new file's name must survive a power loss before any reference to it can.
                 File::open(&self.dir)?.sync_all()?;
                 g.next_id += 1;
-                g.files.insert(id, f.clone());
-                (id, f, 0)
+                g.files.insert(id, Arc::new(File::open(&path)?));
+                (id, writer, 0)
             }
         };
-        g.writable = Some(start + len);
-        Ok((id, file, start))
+        g.writer = Some((writer.clone(), start + len));
+        Ok((id, writer, start))
     }
 
     /// The bytes `r` points at, checked against their CRC.
@@ -161,7 +203,7 @@ impl PayloadLog {
             let keep = g.files.split_off(&segment);
             let old = std::mem::replace(&mut g.files, keep).into_keys().collect();
             if g.files.is_empty() {
-                g.writable = None;
+                g.writer = None;
             }
             old
         };
@@ -184,17 +226,6 @@ impl PayloadLog {
     pub fn remove_all(&self) -> io::Result<()> {
         self.remove_before(u64::MAX)
     }
-}
-
-/// Writes `bufs` back to back at `offset` (positional writes: readers of earlier entries are not
-/// disturbed, and no cursor is shared).
-fn write_all_at(file: &File, bufs: &[&[u8]], mut offset: u64) -> io::Result<()> {
-    // One buffer per call keeps this simple; entries are large, so the calls are few.
-    for b in bufs {
-        file.write_all_at(b, offset)?;
-        offset += b.len() as u64;
-    }
-    Ok(())
 }
 
 /// Where a group's segments live under an instance's data dir.
