@@ -266,7 +266,10 @@ impl MultiRaft {
         let net = Network::new(group, self.pool.clone(), self.throttle.clone(), self.routes.clone());
         let config =
             if self.recovering.contains(group) { self.recovering_config.clone() } else { self.raft_config.clone() };
-        let log = log.sync_every_entry(self.cfg.sync_every_entry).recovering(self.recovering.contains(group));
+        let log = log
+            .sync_every_entry(self.cfg.sync_every_entry)
+            .recovering(self.recovering.contains(group))
+            .counting(snapshot_size.clone());
         let raft = Raft::new(self.cfg.node_id.get(), config, net, log, sm)
             .await
             .map_err(|e| RaftStoreError::Raft { group, detail: e.to_string() })?;

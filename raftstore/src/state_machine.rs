@@ -124,12 +124,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let meta2 = meta.clone();
         let app = self.app.clone();
         let lock = self.snap_lock.clone();
-        let keys = tokio::task::spawn_blocking(move || {
+        let (keys, external) = tokio::task::spawn_blocking(move || {
             install_blocking(&store, &*app, &lock, group, &meta2, &mut received, &final_path)
         })
         .await
         .map_err(sto_write)??;
-        self.size.set(keys);
+        self.size.set(keys, external);
         self.applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
         self.app.on_reload(&GroupView::new(&self.store, self.group));
@@ -158,7 +158,7 @@ fn install_blocking(
     meta: &SnapshotMeta,
     received: &mut std::fs::File,
     final_path: &Path,
-) -> Result<u64, StorageError> {
+) -> Result<(u64, u64), StorageError> {
     received.seek(SeekFrom::Start(0)).map_err(sto_read)?;
     let mut reader = SnapshotReader::new(BufReader::new(&mut *received)).map_err(sto_read)?;
     let cf = store.cf(CF_DATA);
@@ -166,14 +166,17 @@ fn install_blocking(
     let mut wb = WriteBatch::default();
     wb.delete_range_cf(cf, &lo, &hi);
     app.begin_restore().map_err(sto_write)?;
-    let mut keys = 0;
+    let (mut keys, mut external) = (0, 0);
     while let Some((k, v)) = reader.next_pair().map_err(sto_read)? {
         match k.first() {
             Some(&SECTION_KEYSPACE) => {
                 keys += 1;
                 wb.put_cf(cf, crate::store::data_key(group, &k[1..]), v)
             }
-            Some(&SECTION_EXTERNAL) => app.restore_external(&k[1..], &v).map_err(sto_write)?,
+            Some(&SECTION_EXTERNAL) => {
+                external += v.len() as u64;
+                app.restore_external(&k[1..], &v).map_err(sto_write)?
+            }
             _ => {
                 return Err(sto_read(std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
@@ -198,7 +201,7 @@ fn install_blocking(
     store.write_sync(wb).map_err(sto_write)?;
     app.finish_restore().map_err(sto_write)?;
     remove_other_files(final_path);
-    Ok(keys)
+    Ok((keys, external))
 }
 
 /// Deletes every snapshot file (and partial transfer) of the group except `keep`.
@@ -242,10 +245,11 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let group = self.group;
         let app = self.app.clone();
         let lock = self.snap_lock.clone();
-        let (meta, path, keys) = tokio::task::spawn_blocking(move || build_blocking(&store, &*app, &lock, group))
-            .await
-            .map_err(sto_write)??;
-        self.size.set(keys);
+        let (meta, path, keys, external) =
+            tokio::task::spawn_blocking(move || build_blocking(&store, &*app, &lock, group))
+                .await
+                .map_err(sto_write)??;
+        self.size.set(keys, external);
         let f = tokio::fs::File::open(&path).await.map_err(sto_read)?;
         Ok(Snapshot { meta, snapshot: Box::new(f) })
     }
@@ -253,13 +257,13 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
 
 /// Dumps the group's keyspace from one RocksDB snapshot, so the data and the applied index it is
 /// labelled with are consistent even while new entries are applied concurrently. Also returns how many
-/// keys the keyspace had.
+/// keys the keyspace had and how many bytes of external state were dumped.
 fn build_blocking(
     store: &Store,
     app: &dyn App,
     snap_lock: &std::sync::Mutex<()>,
     group: GroupId,
-) -> Result<(SnapshotMeta, PathBuf, u64), StorageError> {
+) -> Result<(SnapshotMeta, PathBuf, u64, u64), StorageError> {
     let db = store.db();
     let snap = db.snapshot();
     let decode = |tag: u8| -> Result<Option<Vec<u8>>, StorageError> {
@@ -297,7 +301,12 @@ fn build_blocking(
         keys += 1;
     }
     drop(snap);
-    app.dump_external(&mut |k, v| w.put(&section_key(SECTION_EXTERNAL, k), v)).map_err(sto_write)?;
+    let mut external = 0;
+    app.dump_external(&mut |k, v| {
+        external += v.len() as u64;
+        w.put(&section_key(SECTION_EXTERNAL, k), v)
+    })
+    .map_err(sto_write)?;
     let (buf, _pairs) = w.finish().map_err(sto_write)?;
     let file = buf.into_inner().map_err(|e| sto_write(e.into_error()))?;
     file.sync_all().map_err(sto_write)?;
@@ -310,14 +319,14 @@ fn build_blocking(
         if current.last_log_id >= meta.last_log_id {
             let _ = std::fs::remove_file(&path);
             let current_path = dir.join(format!("{}.snap", current.snapshot_id));
-            return Ok((current, current_path, keys));
+            return Ok((current, current_path, keys, external));
         }
     }
     let mut wb = WriteBatch::default();
     store.meta_put(&mut wb, group, tag::SNAPSHOT_META, &meta);
     store.write_sync(wb).map_err(sto_write)?;
     remove_other_files(&path);
-    Ok((meta, path, keys))
+    Ok((meta, path, keys, external))
 }
 
 #[cfg(test)]
