@@ -187,12 +187,7 @@ impl Extent {
         }
         ALIGNED.with(|buf| {
             let mut buf = buf.borrow_mut();
-            let len = (z - a) as usize;
-            if buf.len() < len + BLOCK_SIZE as usize {
-                *buf = vec![0u8; len + BLOCK_SIZE as usize];
-            }
-            let at = buf.as_ptr().align_offset(BLOCK_SIZE as usize);
-            let out = &mut buf[at..at + len];
+            let out = ferrum_raftstore::payload_log::aligned(&mut buf, (z - a) as usize, BLOCK_SIZE as usize);
             out.copy_from_slice(&data[(a - off) as usize..(z - off) as usize]);
             direct.write_all_at(out, a)
         })?;

@@ -70,6 +70,16 @@ fn align_up(n: usize) -> usize {
     n.div_ceil(ALIGN) * ALIGN
 }
 
+/// `len` bytes of `buf` starting at a multiple of `align` (a power of two), for `O_DIRECT` I/O; grows
+/// `buf` when it is too small, so a buffer kept between calls is allocated (and faulted in) once.
+pub fn aligned(buf: &mut Vec<u8>, len: usize, align: usize) -> &mut [u8] {
+    if buf.len() < len + align {
+        *buf = vec![0u8; len + align];
+    }
+    let at = buf.as_ptr().align_offset(align);
+    &mut buf[at..at + len]
+}
+
 /// Opens a new segment for appends, with `O_DIRECT` if the file system takes it.
 fn create_segment(path: &Path) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
@@ -127,11 +137,7 @@ impl PayloadLog {
     pub fn append(&self, payloads: &[&[u8]]) -> io::Result<Vec<PayloadRef>> {
         let total: usize = payloads.iter().map(|p| align_up(p.len())).sum();
         let mut buf = self.buf.lock().expect("payload buffer lock");
-        if buf.len() < total + ALIGN {
-            *buf = vec![0u8; total + ALIGN];
-        }
-        let at = buf.as_ptr().align_offset(ALIGN);
-        let out = &mut buf[at..at + total];
+        let out = aligned(&mut buf, total, ALIGN);
         let (id, file, start) = self.reserve(total as u64)?;
         let mut refs = Vec::with_capacity(payloads.len());
         let mut pos = 0;

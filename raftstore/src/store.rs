@@ -205,11 +205,7 @@ impl Store {
         }
         self.write_sync(b)?;
         // After the references are gone: a crash in between leaves files that nothing points at.
-        let payloads = self.inner.payloads.lock().expect("payload logs lock").remove(&group);
-        let payloads = match payloads {
-            Some(p) => p,
-            None => self.payload_log(group)?,
-        };
+        let payloads = self.payload_log(group)?;
         payloads.remove_all().map_err(|source| RaftStoreError::Io { path: payloads.dir().to_path_buf(), source })?;
         self.inner.payloads.lock().expect("payload logs lock").remove(&group);
         let dir = self.snapshot_dir(group);
