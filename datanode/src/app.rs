@@ -261,6 +261,10 @@ impl App for DataApp {
         self.partition.sync().map(drop)
     }
 
+    fn has_external(&self) -> bool {
+        true
+    }
+
     fn dump_external(&self, sink: &mut dyn FnMut(&[u8], &[u8]) -> io::Result<()>) -> io::Result<()> {
         snapshot::dump(&self.partition, sink)
     }

@@ -1,7 +1,9 @@
-//! A partition's extents in a Raft snapshot: streamed out as key/value pairs by `dump_external`,
-//! received into a staging generation by `restore_external`, made live by `finish_restore`.
+//! A partition's extents in a Raft snapshot: streamed out as key/value pairs by `dump_external` when
+//! the raftstore sends a snapshot to a replica (never when it builds one: see
+//! `ferrum_raftstore::snapshot_send`), received into a staging generation by `restore_external`, made
+//! live by `finish_restore`.
 //!
-//! Pairs, in order (the raftstore's snapshot file lz4-compresses and CRC-checks them in 1 MiB blocks):
+//! Pairs, in order (the raftstore's snapshot file CRC-checks each in a block of its own, uncompressed):
 //! ```text
 //! "V"                      -> format u32 | block size u32           first
 //! "X" id                   -> ()                                    an extent begins
@@ -12,8 +14,8 @@
 //! "S" id                   -> size u64                              the extent's final size
 //! "END"                    -> ()                                    last
 //! ```
-//! The dump runs while entries keep being applied, so it may hold effects of entries after the
-//! snapshot's index. Re-applying those entries on the restored state gives the same result, because
+//! The dump runs after the snapshot's keyspace was taken and while entries keep being applied, so it
+//! may hold effects of entries after the snapshot's index. Re-applying those entries on the restored state gives the same result, because
 //! every mutation sets bytes or a size to given values (extent ids are log indexes, never counters).
 //!
 //! Crash safety of a restore: the staging generation `gen-<n+1>` gets `BASE` (the applied log id
@@ -35,7 +37,7 @@ use crate::extent::Extent;
 use crate::layout::{sync_dir, write_atomic, Layout, FORMAT_VERSION};
 use crate::partition::Partition;
 
-/// Blocks per dumped chunk: 1 MiB, the raftstore snapshot file's compression block.
+/// Blocks per dumped chunk: 1 MiB (a pair, and a block of the snapshot file, each).
 const CHUNK_BLOCKS: u64 = (1 << 20) / BLOCK_SIZE;
 const BASE: &str = "BASE";
 const COMPLETE: &str = "COMPLETE";

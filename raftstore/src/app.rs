@@ -45,9 +45,16 @@ pub trait App: Send + Sync + 'static {
         Ok(())
     }
 
-    /// Streams external state into a snapshot being built, as key/value pairs (values up to a few MiB).
-    /// It runs concurrently with `apply`, so it may include effects of entries after the snapshot's
-    /// index; that is sound only when re-applying those entries is idempotent (e.g. writes at offsets).
+    /// Whether the app keeps external state: its snapshots then get `dump_external`'s pairs when they
+    /// are sent to a replica (see [`crate::snapshot_send`]).
+    fn has_external(&self) -> bool {
+        false
+    }
+
+    /// Streams external state into a snapshot being sent, as key/value pairs (values up to a few MiB).
+    /// It runs concurrently with `apply`, after the snapshot's keyspace was taken, so it may include
+    /// effects of entries after the snapshot's index; that is sound only when re-applying those entries
+    /// is idempotent (e.g. writes at offsets).
     fn dump_external(&self, _sink: &mut dyn FnMut(&[u8], &[u8]) -> io::Result<()>) -> io::Result<()> {
         Ok(())
     }

@@ -21,7 +21,6 @@ use serde::{Deserialize, Serialize};
 use crate::app::App;
 use crate::error::{sto_read, sto_write, RaftStoreError};
 use crate::payload_log::{PayloadLog, PayloadRef, MIN_PAYLOAD};
-use crate::snapshot_policy::SnapshotSize;
 use crate::store::{self, encode, log_index_of, log_key, tag, Store, CF_LOG, CF_LOG_V1};
 use crate::types::{Entry, LogId, StorageError, TypeConfig, Vote};
 
@@ -192,8 +191,6 @@ pub struct LogStore {
     app: Arc<dyn App>,
     /// Entries encoded to at least this many bytes go to `payloads`.
     min_payload: usize,
-    /// Counts the bytes appended, for the snapshot policy.
-    size: Arc<SnapshotSize>,
     sync_every_entry: bool,
     /// Restarted after a power loss (see `crate::recovery`): never resume leadership from the stored vote.
     recovering: bool,
@@ -209,7 +206,6 @@ impl LogStore {
             recent: Arc::default(),
             app,
             min_payload: MIN_PAYLOAD,
-            size: Arc::default(),
             sync_every_entry: false,
             recovering: false,
         })
@@ -227,12 +223,6 @@ impl LogStore {
     /// Entries of at least `bytes` go to segment files ([`MIN_PAYLOAD`] unless changed; tests use 0).
     pub fn min_payload(mut self, bytes: usize) -> Self {
         self.min_payload = bytes;
-        self
-    }
-
-    /// Counts appended bytes in `size` (shared with the group's snapshot policy).
-    pub fn counting(mut self, size: Arc<SnapshotSize>) -> Self {
-        self.size = size;
         self
     }
 
@@ -353,7 +343,6 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         for e in entries {
             sync |= needs_sync(&e);
             let encoded = encode(&e);
-            self.size.add_log_bytes(encoded.len() as u64);
             if encoded.len() >= self.min_payload {
                 large.push((e, encoded));
             } else {

@@ -14,19 +14,23 @@ use ferrum_proto::msg::raft::RaftHeader;
 use ferrum_proto::rpc::{ConnPool, RpcError};
 use ferrum_proto::{msg, ErrorCode, GroupId, NodeId, Opcode};
 use openraft::error::{
-    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError, Unreachable,
+    Fatal, InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError, ReplicationClosed,
+    StreamingError, Unreachable,
 };
+use openraft::network::snapshot_transport::{Chunked, SnapshotTransport};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::SnapshotResponse;
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
     VoteResponse,
 };
-use openraft::BasicNode;
+use openraft::{BasicNode, OptionalSend, Vote};
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::routes::Routes;
+use crate::snapshot_send::Completer;
 use crate::throttle::Throttle;
-use crate::types::TypeConfig;
+use crate::types::{Snapshot, TypeConfig};
 
 /// An AppendEntries larger than this is refused before it is sent, and openraft sends fewer entries at a
 /// time. openraft bounds each AppendEntries by the heartbeat interval (150 ms by default), and a
@@ -41,11 +45,19 @@ pub struct Network {
     pool: ConnPool,
     throttle: Arc<Throttle>,
     routes: Arc<Routes>,
+    completer: Option<Completer>,
 }
 
 impl Network {
     pub fn new(group: GroupId, pool: ConnPool, throttle: Arc<Throttle>, routes: Arc<Routes>) -> Self {
-        Network { group, pool, throttle, routes }
+        Network { group, pool, throttle, routes, completer: None }
+    }
+
+    /// Snapshots are completed with the app's external state before they are sent
+    /// (see [`crate::snapshot_send`]).
+    pub fn completing(mut self, completer: Completer) -> Self {
+        self.completer = Some(completer);
+        self
     }
 }
 
@@ -60,6 +72,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             pool: self.pool.clone(),
             throttle: self.throttle.clone(),
             routes: self.routes.clone(),
+            completer: self.completer.clone(),
         }
     }
 }
@@ -72,6 +85,7 @@ pub struct PeerClient {
     pool: ConnPool,
     throttle: Arc<Throttle>,
     routes: Arc<Routes>,
+    completer: Option<Completer>,
 }
 
 impl PeerClient {
@@ -159,6 +173,25 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         // sized for the slowest rate allowed (see `RaftConfig::validate`).
         self.throttle.acquire(rpc.data.len() as u64).await;
         self.send(Opcode::RAFT_SNAPSHOT, &rpc, option.hard_ttl()).await
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: Vote<u64>,
+        snapshot: Snapshot,
+        cancel: impl std::future::Future<Output = ReplicationClosed> + OptionalSend + 'static,
+        option: RPCOption,
+    ) -> Result<SnapshotResponse<u64>, StreamingError<TypeConfig, Fatal<u64>>> {
+        let snapshot = match &self.completer {
+            None => snapshot,
+            Some(c) => c.complete(snapshot).await.map_err(|e| {
+                // Not a storage error of this replica's Raft state (that would stop the group): the
+                // transfer is retried after a back-off.
+                tracing::warn!(group = %self.group, target = self.target, error = %e, "snapshot not completed for sending");
+                StreamingError::Unreachable(Unreachable::new(&e))
+            })?,
+        };
+        Chunked::send_snapshot(self, vote, snapshot, cancel, option).await
     }
 
     async fn vote(

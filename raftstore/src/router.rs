@@ -24,8 +24,10 @@ use crate::handover::Handovers;
 use crate::lease::ReadLeases;
 use crate::log_store::LogStore;
 use crate::network::Network;
+use crate::receiving::Receiving;
 use crate::recovery::{self, Recovering};
 use crate::routes::Routes;
+use crate::snapshot_send::Completer;
 use crate::state_machine::StateMachine;
 use crate::store::{tag, Store};
 use crate::throttle::Throttle;
@@ -130,6 +132,8 @@ pub struct MultiRaft {
     /// The same with elections off, for groups that start recovering.
     recovering_config: Arc<openraft::Config>,
     recovering: Recovering,
+    /// Groups receiving a snapshot, with their elections off (see [`crate::receiving`]).
+    receiving: Receiving,
     /// Groups whose leadership this instance is handing to another replica (see [`crate::handover`]).
     pub(crate) handovers: Handovers,
     /// Read leases of the groups led here (see [`crate::lease`]).
@@ -165,6 +169,7 @@ impl MultiRaft {
             raft_config,
             recovering_config,
             recovering: Recovering::default(),
+            receiving: Receiving::default(),
             handovers: Handovers::default(),
             leases: ReadLeases::default(),
             store,
@@ -263,13 +268,13 @@ impl MultiRaft {
         let sm = StateMachine::open(group, self.store.clone(), app.clone())
             .map_err(|e| RaftStoreError::Raft { group, detail: e.to_string() })?;
         let snapshot_size = sm.snapshot_size();
-        let net = Network::new(group, self.pool.clone(), self.throttle.clone(), self.routes.clone());
+        let mut net = Network::new(group, self.pool.clone(), self.throttle.clone(), self.routes.clone());
+        if app.has_external() {
+            net = net.completing(Completer::new(app.clone(), self.store.snapshot_dir(group)));
+        }
         let config =
             if self.recovering.contains(group) { self.recovering_config.clone() } else { self.raft_config.clone() };
-        let log = log
-            .sync_every_entry(self.cfg.sync_every_entry)
-            .recovering(self.recovering.contains(group))
-            .counting(snapshot_size.clone());
+        let log = log.sync_every_entry(self.cfg.sync_every_entry).recovering(self.recovering.contains(group));
         let raft = Raft::new(self.cfg.node_id.get(), config, net, log, sm)
             .await
             .map_err(|e| RaftStoreError::Raft { group, detail: e.to_string() })?;
@@ -474,14 +479,52 @@ impl MultiRaft {
                 Ok(Outgoing::msg(&h.raft.vote(rpc).await))
             }
             Opcode::RAFT_SNAPSHOT => {
-                let rpc = postcard::from_bytes(&req.data).map_err(bad)?;
-                Ok(Outgoing::msg(&h.raft.install_snapshot(rpc).await))
+                let rpc: openraft::raft::InstallSnapshotRequest<crate::types::TypeConfig> =
+                    postcard::from_bytes(&req.data).map_err(bad)?;
+                let (vote, done) = (rpc.vote, rpc.done);
+                let resp = h.raft.install_snapshot(rpc).await;
+                // Accepted from a leader: no vote of ours is newer than its.
+                if matches!(&resp, Ok(r) if r.vote <= vote) && !done {
+                    self.receiving_chunk(hdr.group, &h.raft);
+                } else if self.receiving.done(hdr.group) {
+                    self.transfer_ended(hdr.group, &h.raft);
+                }
+                Ok(Outgoing::msg(&resp))
             }
             Opcode::RAFT_ELECT => {
                 self.campaign(hdr.group).await?;
                 Ok(Outgoing::msg(&()))
             }
             other => Err(ErrorCode::UnknownOpcode(other.0)),
+        }
+    }
+
+    /// A snapshot chunk from the leader arrived: elections stay off until the transfer ends or stalls.
+    fn receiving_chunk(&self, group: GroupId, raft: &crate::types::Raft) {
+        if !self.receiving.chunk(group) {
+            return;
+        }
+        raft.runtime_config().elect(false);
+        let (me, raft, quiet) = (self.me.clone(), raft.clone(), self.cfg.election_timeout_max);
+        tokio::spawn(async move {
+            loop {
+                let Some(mr) = me.upgrade() else { return };
+                let Some(wait) = mr.receiving.quiet_for(group, quiet) else {
+                    tracing::info!(%group, "no snapshot chunk for {quiet:?}: elections back on");
+                    mr.transfer_ended(group, &raft);
+                    return;
+                };
+                drop(mr);
+                tokio::time::sleep(wait).await;
+            }
+        });
+    }
+
+    /// Elections back on after a snapshot transfer, unless the group waits for a leader after a power
+    /// loss (`crate::recovery` turns them on then).
+    fn transfer_ended(&self, group: GroupId, raft: &crate::types::Raft) {
+        if !self.recovering.contains(group) {
+            raft.runtime_config().elect(true);
         }
     }
 

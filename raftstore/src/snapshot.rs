@@ -1,17 +1,25 @@
-//! The snapshot file format: a group's keyspace as lz4-compressed, CRC-checked blocks.
+//! The snapshot file format: a group's keyspace as CRC-checked blocks, lz4-compressed or stored.
 //!
 //! ```text
-//! "FRSNAP01"
-//! block*: raw_len u32 | comp_len u32 | crc32(comp) u32 | lz4 bytes     (all big-endian)
+//! "FRSNAP02"
+//! block*: raw_len u32 | stored_len u32 | crc32(stored) u32 | kind u8 | stored bytes   (big-endian)
+//!         kind 0: lz4 of the raw bytes; kind 1: the raw bytes (stored_len = raw_len)
 //! end:    0 u32 | 0 u32 | 0 u32
 //! a block holds pairs: key_len u32 | key | value_len u32 | value
 //! ```
+//! Keys and metadata compress well; file data (a data partition's extents, see
+//! `crate::snapshot_send`) is written with [`SnapshotWriter::put_stored`], without lz4: most of it does
+//! not compress, and lz4 over it cost more CPU than sending it. Files of format 1 ("FRSNAP01": no kind
+//! byte, every block lz4) are still read.
 //! openraft streams the file to a follower in chunks; the follower checks every block's CRC and the end
 //! marker before anything replaces its state, so a torn or corrupted transfer is refused, never applied.
 
 use std::io::{self, Read, Write};
 
-const MAGIC: &[u8; 8] = b"FRSNAP01";
+const MAGIC: &[u8; 8] = b"FRSNAP02";
+const MAGIC_V1: &[u8; 8] = b"FRSNAP01";
+const KIND_LZ4: u8 = 0;
+const KIND_STORED: u8 = 1;
 /// Uncompressed block size: large enough for lz4 to work well, small enough to bound memory.
 const BLOCK: usize = 1 << 20;
 /// No block a writer produces is larger; a larger length in a file means corruption.
@@ -37,27 +45,42 @@ impl<W: Write> SnapshotWriter<W> {
         self.buf.extend_from_slice(value);
         self.pairs += 1;
         if self.buf.len() >= BLOCK {
-            self.flush_block()?;
+            self.flush_block(KIND_LZ4)?;
         }
         Ok(())
     }
 
-    fn flush_block(&mut self) -> io::Result<()> {
+    /// Like [`SnapshotWriter::put`], in a block of its own that is not compressed (for file data).
+    pub fn put_stored(&mut self, key: &[u8], value: &[u8]) -> io::Result<()> {
+        self.flush_block(KIND_LZ4)?;
+        self.put(key, value)?;
+        self.flush_block(KIND_STORED)
+    }
+
+    fn flush_block(&mut self, kind: u8) -> io::Result<()> {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let comp = lz4_flex::block::compress(&self.buf);
+        let comp;
+        let stored = match kind {
+            KIND_LZ4 => {
+                comp = lz4_flex::block::compress(&self.buf);
+                &comp[..]
+            }
+            _ => &self.buf[..],
+        };
         self.out.write_all(&len32(self.buf.len())?.to_be_bytes())?;
-        self.out.write_all(&len32(comp.len())?.to_be_bytes())?;
-        self.out.write_all(&crc32fast::hash(&comp).to_be_bytes())?;
-        self.out.write_all(&comp)?;
+        self.out.write_all(&len32(stored.len())?.to_be_bytes())?;
+        self.out.write_all(&crc32fast::hash(stored).to_be_bytes())?;
+        self.out.write_all(&[kind])?;
+        self.out.write_all(stored)?;
         self.buf.clear();
         Ok(())
     }
 
     /// Writes the end marker and returns the sink and the number of pairs written.
     pub fn finish(mut self) -> io::Result<(W, u64)> {
-        self.flush_block()?;
+        self.flush_block(KIND_LZ4)?;
         self.out.write_all(&[0u8; 12])?;
         self.out.flush()?;
         Ok((self.out, self.pairs))
@@ -75,6 +98,8 @@ fn corrupt(msg: String) -> io::Error {
 /// Reads pairs back; every block is verified before any of its pairs is returned.
 pub struct SnapshotReader<R: Read> {
     input: R,
+    /// Format 1: no kind byte, every block lz4.
+    v1: bool,
     block: Vec<u8>,
     pos: usize,
     done: bool,
@@ -84,10 +109,11 @@ impl<R: Read> SnapshotReader<R> {
     pub fn new(mut input: R) -> io::Result<Self> {
         let mut magic = [0u8; 8];
         input.read_exact(&mut magic).map_err(|e| corrupt(format!("no header: {e}")))?;
-        if &magic != MAGIC {
+        let v1 = &magic == MAGIC_V1;
+        if &magic != MAGIC && !v1 {
             return Err(corrupt(format!("bad magic {magic:?}")));
         }
-        Ok(SnapshotReader { input, block: Vec::new(), pos: 0, done: false })
+        Ok(SnapshotReader { input, v1, block: Vec::new(), pos: 0, done: false })
     }
 
     fn next_block(&mut self) -> io::Result<bool> {
@@ -102,13 +128,21 @@ impl<R: Read> SnapshotReader<R> {
         if raw > MAX_BLOCK || comp > MAX_BLOCK {
             return Err(corrupt(format!("block length {raw}/{comp} too large")));
         }
+        let mut kind = [KIND_LZ4];
+        if !self.v1 {
+            self.input.read_exact(&mut kind).map_err(|e| corrupt(format!("truncated block: {e}")))?;
+        }
         let mut data = vec![0u8; comp];
         self.input.read_exact(&mut data).map_err(|e| corrupt(format!("truncated block: {e}")))?;
         let actual = crc32fast::hash(&data);
         if actual != crc {
             return Err(corrupt(format!("block checksum {actual:#x} != {crc:#x}")));
         }
-        self.block = lz4_flex::block::decompress(&data, raw).map_err(|e| corrupt(format!("lz4: {e}")))?;
+        self.block = match kind[0] {
+            KIND_LZ4 => lz4_flex::block::decompress(&data, raw).map_err(|e| corrupt(format!("lz4: {e}")))?,
+            KIND_STORED if comp == raw => data,
+            k => return Err(corrupt(format!("block kind {k} ({raw} bytes raw, {comp} stored)"))),
+        };
         self.pos = 0;
         Ok(true)
     }
@@ -169,6 +203,39 @@ mod tests {
         let bytes = write(&pairs);
         assert_eq!(read_all(&bytes).unwrap(), pairs);
         assert_eq!(read_all(&write(&[])).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn stored_blocks_mix_with_compressed_ones_and_format_1_is_still_read() {
+        let mut w = SnapshotWriter::new(Vec::new()).unwrap();
+        w.put(b"a", &[1u8; 1000]).unwrap();
+        w.put_stored(b"file", &[2u8; 100_000]).unwrap();
+        w.put(b"b", b"x").unwrap();
+        let bytes = w.finish().unwrap().0;
+        let want = vec![
+            (b"a".to_vec(), vec![1u8; 1000]),
+            (b"file".to_vec(), vec![2u8; 100_000]),
+            (b"b".to_vec(), b"x".to_vec()),
+        ];
+        assert_eq!(read_all(&bytes).unwrap(), want);
+        assert!(bytes.len() > 100_000, "the stored pair is not compressed");
+
+        // Format 1, as its writer made it: one lz4 block without a kind byte.
+        let mut block = Vec::new();
+        for (k, v) in [(&b"k"[..], &b"old"[..])] {
+            block.extend_from_slice(&(k.len() as u32).to_be_bytes());
+            block.extend_from_slice(k);
+            block.extend_from_slice(&(v.len() as u32).to_be_bytes());
+            block.extend_from_slice(v);
+        }
+        let comp = lz4_flex::block::compress(&block);
+        let mut v1 = MAGIC_V1.to_vec();
+        v1.extend_from_slice(&(block.len() as u32).to_be_bytes());
+        v1.extend_from_slice(&(comp.len() as u32).to_be_bytes());
+        v1.extend_from_slice(&crc32fast::hash(&comp).to_be_bytes());
+        v1.extend_from_slice(&comp);
+        v1.extend_from_slice(&[0u8; 12]);
+        assert_eq!(read_all(&v1).unwrap(), vec![(b"k".to_vec(), b"old".to_vec())]);
     }
 
     #[test]

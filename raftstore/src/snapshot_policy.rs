@@ -5,10 +5,9 @@
 //! 4 million keys every 5,000 creates, and creates ran at a third of their rate at 10,000 files. A group
 //! therefore waits for `snapshot_after_logs` entries or for one entry per [`KEYS_PER_LOG`] keys of its
 //! last snapshot, whichever is more: copying stays a few keys per entry, and the log kept between two
-//! snapshots stays a fixed fraction of the group's size. A group with external state (a data
-//! partition's extents, which a snapshot copies whole) also waits until it has logged as many bytes as
-//! that state ([`bytes_due`]). openraft's own policy is off (`Never`); a task per group triggers the
-//! builds.
+//! snapshots stays a fixed fraction of the group's size. External state (a data partition's extents)
+//! is not copied by a build (see [`crate::snapshot_send`]), so it does not count here. openraft's own
+//! policy is off (`Never`); a task per group triggers the builds.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -24,47 +23,19 @@ pub const KEYS_PER_LOG: u64 = 16;
 /// How often a group's task looks at its applied index.
 const CHECK_EVERY: Duration = Duration::from_millis(100);
 
-/// A group's latest snapshot (built here or installed from the leader) and the log written since: keys
-/// and external bytes (a data partition's extents) are 0 until the first snapshot since start-up, which
-/// therefore comes after `snapshot_after_logs` entries.
+/// Keys of a group's latest snapshot (built here or installed from the leader); 0 until the first
+/// snapshot since start-up, which therefore comes after `snapshot_after_logs` entries.
 #[derive(Debug, Default)]
-pub struct SnapshotSize {
-    keys: AtomicU64,
-    external_bytes: AtomicU64,
-    /// Bytes of entries this replica appended to its log since start-up (counted by the log store).
-    log_bytes: AtomicU64,
-}
+pub struct SnapshotSize(AtomicU64);
 
 impl SnapshotSize {
-    /// Records a snapshot of `keys` keys and `external_bytes` of external state.
-    pub fn set(&self, keys: u64, external_bytes: u64) {
-        self.keys.store(keys, Ordering::Relaxed);
-        self.external_bytes.store(external_bytes, Ordering::Relaxed);
+    pub fn set(&self, keys: u64) {
+        self.0.store(keys, Ordering::Relaxed);
     }
 
     pub fn get(&self) -> u64 {
-        self.keys.load(Ordering::Relaxed)
+        self.0.load(Ordering::Relaxed)
     }
-
-    pub fn external_bytes(&self) -> u64 {
-        self.external_bytes.load(Ordering::Relaxed)
-    }
-
-    pub fn add_log_bytes(&self, n: u64) {
-        self.log_bytes.fetch_add(n, Ordering::Relaxed);
-    }
-
-    pub fn log_bytes(&self) -> u64 {
-        self.log_bytes.load(Ordering::Relaxed)
-    }
-}
-
-/// Whether enough was logged since the last snapshot to copy the external state again: a snapshot
-/// copies all of it (every extent of a data partition), so a group waits until it has logged as many
-/// bytes as that; copying then costs at most one more write per byte written. Random 4 KiB writes to a
-/// 1 GiB file dumped the whole file every 5,000 entries (every few seconds) before this.
-pub fn bytes_due(external_bytes: u64, logged_since: u64) -> bool {
-    logged_since >= external_bytes
 }
 
 /// Entries to apply after a snapshot of `keys` keys before the next one; never fewer than `floor`.
@@ -86,8 +57,6 @@ pub(crate) fn spawn(group: GroupId, multi: Weak<MultiRaft>, floor: u64, size: Ar
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(CHECK_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        // The snapshot index last seen, and the log bytes counted when it was first seen.
-        let (mut seen, mut baseline) = (None, size.log_bytes());
         loop {
             tick.tick().await;
             let Some(raft) = multi.upgrade().and_then(|mr| mr.handle(group)).map(|h| h.raft) else { return };
@@ -99,11 +68,7 @@ pub(crate) fn spawn(group: GroupId, multi: Weak<MultiRaft>, floor: u64, size: Ar
             if stopped {
                 return;
             }
-            if snapshot != seen {
-                (seen, baseline) = (snapshot, size.log_bytes());
-            }
-            let ready = due(floor, size.get(), applied, snapshot)
-                && bytes_due(size.external_bytes(), size.log_bytes().saturating_sub(baseline));
+            let ready = due(floor, size.get(), applied, snapshot);
             // A build already under way ignores the trigger; openraft answers an error only once stopped.
             if ready && raft.trigger().snapshot().await.is_err() {
                 tracing::debug!(%group, "group stopped: no more snapshots");
@@ -126,13 +91,6 @@ mod tests {
         assert!(!due(5000, 1000, Some(14_999), Some(10_000)));
         assert!(due(5000, 1000, Some(15_000), Some(10_000)));
         assert!(!due(5000, 0, None, None), "nothing applied");
-    }
-
-    #[test]
-    fn groups_with_external_state_wait_until_they_logged_as_much() {
-        assert!(bytes_due(0, 0), "no external state: the entry count decides");
-        assert!(!bytes_due(1 << 30, (1 << 30) - 1));
-        assert!(bytes_due(1 << 30, 1 << 30));
     }
 
     #[test]

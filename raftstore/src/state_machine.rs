@@ -20,6 +20,7 @@ use crate::app::{App, GroupBatch, GroupView};
 use crate::error::{sto_read, sto_write};
 use crate::snapshot::{SnapshotReader, SnapshotWriter};
 use crate::snapshot_policy::SnapshotSize;
+use crate::snapshot_send::{section_key, SECTION_EXTERNAL, SECTION_EXTERNAL_AT_SEND, SECTION_KEYSPACE};
 use crate::store::{group_range, meta_key, tag, Store, CF_DATA, CF_META};
 use crate::types::{Entry, LogId, Reply, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 
@@ -124,12 +125,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let meta2 = meta.clone();
         let app = self.app.clone();
         let lock = self.snap_lock.clone();
-        let (keys, external) = tokio::task::spawn_blocking(move || {
+        let keys = tokio::task::spawn_blocking(move || {
             install_blocking(&store, &*app, &lock, group, &meta2, &mut received, &final_path)
         })
         .await
         .map_err(sto_write)??;
-        self.size.set(keys, external);
+        self.size.set(keys);
         self.applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
         self.app.on_reload(&GroupView::new(&self.store, self.group));
@@ -148,8 +149,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 }
 
 /// Verifies the received file completely, then replaces the group's keyspace with it in one synced
-/// batch (so a crash leaves either the old state or the new one), and keeps the file as the current
-/// snapshot for serving other followers.
+/// batch (so a crash leaves either the old state or the new one), and keeps its keyspace as the
+/// current snapshot for serving other followers (marked like a built one when the app has external
+/// state, which is dumped afresh when sent: see `crate::snapshot_send`). Returns the keys installed.
 fn install_blocking(
     store: &Store,
     app: &dyn App,
@@ -158,7 +160,7 @@ fn install_blocking(
     meta: &SnapshotMeta,
     received: &mut std::fs::File,
     final_path: &Path,
-) -> Result<(u64, u64), StorageError> {
+) -> Result<u64, StorageError> {
     received.seek(SeekFrom::Start(0)).map_err(sto_read)?;
     let mut reader = SnapshotReader::new(BufReader::new(&mut *received)).map_err(sto_read)?;
     let cf = store.cf(CF_DATA);
@@ -166,16 +168,27 @@ fn install_blocking(
     let mut wb = WriteBatch::default();
     wb.delete_range_cf(cf, &lo, &hi);
     app.begin_restore().map_err(sto_write)?;
-    let (mut keys, mut external) = (0, 0);
+    // Our current snapshot from now on (the received file is a temp file that openraft drops).
+    let tmp = final_path.with_extension("tmp");
+    let mut kept =
+        SnapshotWriter::new(BufWriter::new(std::fs::File::create(&tmp).map_err(sto_write)?)).map_err(sto_write)?;
+    if app.has_external() {
+        kept.put(&[SECTION_EXTERNAL_AT_SEND], &[]).map_err(sto_write)?;
+    }
+    let mut keys = 0;
     while let Some((k, v)) = reader.next_pair().map_err(sto_read)? {
         match k.first() {
             Some(&SECTION_KEYSPACE) => {
                 keys += 1;
+                kept.put(&k, &v).map_err(sto_write)?;
                 wb.put_cf(cf, crate::store::data_key(group, &k[1..]), v)
             }
-            Some(&SECTION_EXTERNAL) => {
-                external += v.len() as u64;
-                app.restore_external(&k[1..], &v).map_err(sto_write)?
+            Some(&SECTION_EXTERNAL) => app.restore_external(&k[1..], &v).map_err(sto_write)?,
+            Some(&SECTION_EXTERNAL_AT_SEND) => {
+                return Err(sto_read(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "snapshot sent without its external state",
+                )))
             }
             _ => {
                 return Err(sto_read(std::io::Error::new(
@@ -185,14 +198,10 @@ fn install_blocking(
             }
         }
     }
-    // Keep a copy as our current snapshot (the received file is a temp file that openraft drops).
-    received.seek(SeekFrom::Start(0)).map_err(sto_read)?;
-    let tmp = final_path.with_extension("tmp");
-    {
-        let mut out = std::fs::File::create(&tmp).map_err(sto_write)?;
-        std::io::copy(received, &mut out).map_err(sto_write)?;
-        out.sync_all().map_err(sto_write)?;
-    }
+    let (buf, _) = kept.finish().map_err(sto_write)?;
+    let out = buf.into_inner().map_err(|e| sto_write(e.into_error()))?;
+    out.sync_all().map_err(sto_write)?;
+    drop(out);
     std::fs::rename(&tmp, final_path).map_err(sto_write)?;
     let _g = snap_lock.lock().unwrap_or_else(|p| p.into_inner());
     store.meta_put(&mut wb, group, tag::APPLIED, &meta.last_log_id);
@@ -201,7 +210,7 @@ fn install_blocking(
     store.write_sync(wb).map_err(sto_write)?;
     app.finish_restore().map_err(sto_write)?;
     remove_other_files(final_path);
-    Ok((keys, external))
+    Ok(keys)
 }
 
 /// Deletes every snapshot file (and partial transfer) of the group except `keep`.
@@ -213,13 +222,6 @@ fn remove_other_files(keep: &Path) {
             let _ = std::fs::remove_file(e.path());
         }
     }
-}
-
-fn section_key(section: u8, key: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(key.len() + 1);
-    k.push(section);
-    k.extend_from_slice(key);
-    k
 }
 
 fn unique() -> String {
@@ -235,21 +237,16 @@ pub struct SnapshotBuilder {
     size: Arc<SnapshotSize>,
 }
 
-/// First byte of every key in a snapshot file: the group's keyspace, or an app's external state.
-const SECTION_KEYSPACE: u8 = 0;
-const SECTION_EXTERNAL: u8 = 1;
-
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
         let store = self.store.clone();
         let group = self.group;
         let app = self.app.clone();
         let lock = self.snap_lock.clone();
-        let (meta, path, keys, external) =
-            tokio::task::spawn_blocking(move || build_blocking(&store, &*app, &lock, group))
-                .await
-                .map_err(sto_write)??;
-        self.size.set(keys, external);
+        let (meta, path, keys) = tokio::task::spawn_blocking(move || build_blocking(&store, &*app, &lock, group))
+            .await
+            .map_err(sto_write)??;
+        self.size.set(keys);
         let f = tokio::fs::File::open(&path).await.map_err(sto_read)?;
         Ok(Snapshot { meta, snapshot: Box::new(f) })
     }
@@ -257,13 +254,13 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
 
 /// Dumps the group's keyspace from one RocksDB snapshot, so the data and the applied index it is
 /// labelled with are consistent even while new entries are applied concurrently. Also returns how many
-/// keys the keyspace had and how many bytes of external state were dumped.
+/// keys the keyspace had. External state is only marked (see `crate::snapshot_send`).
 fn build_blocking(
     store: &Store,
     app: &dyn App,
     snap_lock: &std::sync::Mutex<()>,
     group: GroupId,
-) -> Result<(SnapshotMeta, PathBuf, u64, u64), StorageError> {
+) -> Result<(SnapshotMeta, PathBuf, u64), StorageError> {
     let db = store.db();
     let snap = db.snapshot();
     let decode = |tag: u8| -> Result<Option<Vec<u8>>, StorageError> {
@@ -287,6 +284,9 @@ fn build_blocking(
     let tmp = path.with_extension("tmp");
     let file = std::fs::File::create(&tmp).map_err(sto_write)?;
     let mut w = SnapshotWriter::new(BufWriter::new(file)).map_err(sto_write)?;
+    if app.has_external() {
+        w.put(&[SECTION_EXTERNAL_AT_SEND], &[]).map_err(sto_write)?;
+    }
     let (lo, hi) = group_range(group);
     let mut ro = ReadOptions::default();
     ro.set_iterate_lower_bound(lo);
@@ -301,12 +301,6 @@ fn build_blocking(
         keys += 1;
     }
     drop(snap);
-    let mut external = 0;
-    app.dump_external(&mut |k, v| {
-        external += v.len() as u64;
-        w.put(&section_key(SECTION_EXTERNAL, k), v)
-    })
-    .map_err(sto_write)?;
     let (buf, _pairs) = w.finish().map_err(sto_write)?;
     let file = buf.into_inner().map_err(|e| sto_write(e.into_error()))?;
     file.sync_all().map_err(sto_write)?;
@@ -319,14 +313,14 @@ fn build_blocking(
         if current.last_log_id >= meta.last_log_id {
             let _ = std::fs::remove_file(&path);
             let current_path = dir.join(format!("{}.snap", current.snapshot_id));
-            return Ok((current, current_path, keys, external));
+            return Ok((current, current_path, keys));
         }
     }
     let mut wb = WriteBatch::default();
     store.meta_put(&mut wb, group, tag::SNAPSHOT_META, &meta);
     store.write_sync(wb).map_err(sto_write)?;
     remove_other_files(&path);
-    Ok((meta, path, keys, external))
+    Ok((meta, path, keys))
 }
 
 #[cfg(test)]
