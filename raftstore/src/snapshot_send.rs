@@ -16,10 +16,10 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, BufWriter, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::app::App;
 use crate::snapshot::{SnapshotReader, SnapshotWriter};
+use crate::state_machine::unique;
 use crate::types::Snapshot;
 
 /// First byte of every key in a snapshot file: the group's keyspace, an app's external state, or the
@@ -68,8 +68,7 @@ impl Completer {
             return Ok(built);
         }
         std::fs::create_dir_all(&self.dir)?;
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-        let path = self.dir.join(format!("send-{nanos:x}.part"));
+        let path = self.dir.join(format!("send-{}.part", unique()));
         let full = OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
         // Unlinked at once: the open handle keeps it until the transfer ends, a crash leaves nothing.
         std::fs::remove_file(&path)?;

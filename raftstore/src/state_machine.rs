@@ -224,7 +224,8 @@ fn remove_other_files(keep: &Path) {
     }
 }
 
-fn unique() -> String {
+/// A name part no other snapshot file of this instance has (time in nanoseconds, hex).
+pub(crate) fn unique() -> String {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     format!("{nanos:x}")
 }
