@@ -7,7 +7,9 @@
 //! Until `s + election_timeout_min / 2` (well inside, leaving room for clock-rate differences) every
 //! write acknowledged before a read began was applied here (by this leader before acknowledging it, or
 //! before the barrier by an earlier one), so a local read is linearizable, provided this node is still
-//! the leader in the same term. A handover (see [`crate::handover`]) waits out the followers' leases
+//! the leader in the same term. A committed write proposed at `s` by a node that led throughout in one
+//! term proves the same (a quorum accepted entries sent after `s`, and everything before them is
+//! applied once the write is), so it grants the same lease. A handover (see [`crate::handover`]) waits out the followers' leases
 //! before the new leader campaigns, and no lease is used while one is under way.
 
 use std::collections::HashMap;

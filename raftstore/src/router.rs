@@ -354,10 +354,27 @@ impl MultiRaft {
     pub async fn write(&self, group: GroupId, cmd: Bytes) -> Result<Bytes, ErrorCode> {
         let h = self.get(group)?;
         let _admitted = self.admit(&h, group)?;
+        let (start, term) = (std::time::Instant::now(), self.leading_term(&h));
         match h.raft.client_write(Cmd(cmd)).await {
-            Ok(resp) => Ok(resp.data.0),
+            Ok(resp) => {
+                // A commit is a quorum's acknowledgement of entries sent after `start`, just like a
+                // barrier's heartbeat round: it grants the same read lease, so a read that follows a
+                // write (a changed directory's attributes, the next lookup) needs no round of its own.
+                // Only when this node led throughout, in one term.
+                if let Some(t) = term.filter(|_| self.leading_term(&h) == term) {
+                    self.leases.grant(group, t, start, self.cfg.election_timeout_min / 2);
+                }
+                Ok(resp.data.0)
+            }
             Err(e) => Err(self.write_error(group, e)),
         }
+    }
+
+    /// The current term if this node leads the group.
+    fn leading_term(&self, h: &GroupHandle) -> Option<u64> {
+        let m = h.raft.metrics();
+        let m = m.borrow();
+        (m.current_leader == Some(self.cfg.node_id.get())).then_some(m.current_term)
     }
 
     /// Returns once a majority of the group has fsynced its log up to (at least) every entry committed
@@ -386,12 +403,7 @@ impl MultiRaft {
         let start = std::time::Instant::now();
         match h.raft.ensure_linearizable().await {
             Ok(_) => {
-                let (leader, term) = {
-                    let m = h.raft.metrics();
-                    let m = m.borrow();
-                    (m.current_leader, m.current_term)
-                };
-                if leader == Some(self.cfg.node_id.get()) {
+                if let Some(term) = self.leading_term(&h) {
                     self.leases.grant(group, term, start, self.cfg.election_timeout_min / 2);
                 }
                 Ok(())
@@ -407,14 +419,8 @@ impl MultiRaft {
     /// [`crate::lease`]).
     pub fn read_lease_holds(&self, group: GroupId) -> bool {
         let Some(h) = self.handle(group) else { return false };
-        let (leader, term) = {
-            let m = h.raft.metrics();
-            let m = m.borrow();
-            (m.current_leader, m.current_term)
-        };
-        leader == Some(self.cfg.node_id.get())
-            && self.handovers.target(group).is_none()
-            && self.leases.holds(group, term)
+        let Some(term) = self.leading_term(&h) else { return false };
+        self.handovers.target(group).is_none() && self.leases.holds(group, term)
     }
 
     /// [`MultiRaft::read_barrier`], skipped within a read lease.

@@ -274,8 +274,14 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
         let exchange = flags & ferrum_proto::msg::meta::Rename::EXCHANGE != 0;
         match self.inner.statahead.renamed(parent, name, new_parent, new_name, exchange) {
             Some(moved) => {
+                // A directory the reply carries is not invalidated first: that would make `put_dir`
+                // drop the reply's attributes as older than the invalidation, and the kernel's next
+                // GETATTR of the directory would cost a round trip.
+                let carried = |ino: &InodeId| resp.dirs.iter().any(|d| d.inode == *ino);
                 for ino in moved.into_iter().chain([parent, new_parent]) {
-                    self.inner.attrs.invalidate(ino);
+                    if !carried(&ino) {
+                        self.inner.attrs.invalidate(ino);
+                    }
                 }
                 for dir in &resp.dirs {
                     self.inner.attrs.put_dir(dir, since);

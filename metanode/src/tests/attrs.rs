@@ -126,3 +126,29 @@ async fn size_changes() {
     ));
     assert_eq!(k.setattr(InodeId(4242), set(), root()).await, Err(ErrorCode::NotFound));
 }
+
+/// A committed change grants the leader a read lease, as a read barrier does: a read right after a
+/// write (a changed directory's attributes, the next lookup) is served without a heartbeat round.
+#[tokio::test]
+async fn a_committed_change_grants_a_read_lease() {
+    let k = Kit::one().await;
+    let f = owned_file(&k, 0, 0o644).await;
+    let group = ferrum_proto::GroupId::from(k.part(0));
+    // The kit's lease lasts 75 ms (election_timeout_min / 2); a commit slower than that on a loaded
+    // machine has outlived its own lease, so such an attempt proves nothing and is repeated.
+    for mode in 0o600..0o640 {
+        let expired = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        while k.raft.read_lease_holds(group) {
+            assert!(tokio::time::Instant::now() < expired, "a read lease never ends");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let start = std::time::Instant::now();
+        k.setattr(f, SetAttrFields { mode: Some(mode), ..set() }, root()).await.unwrap();
+        let held = k.raft.read_lease_holds(group);
+        if start.elapsed() < std::time::Duration::from_millis(40) {
+            assert!(held, "no read lease after a commit that took {:?}", start.elapsed());
+            return;
+        }
+    }
+    panic!("no setattr committed within 40 ms in 40 attempts");
+}

@@ -2,6 +2,7 @@
 //! this client's own changes show in the listing at once.
 
 use super::*;
+use crate::backend::MetaBackend;
 
 async fn make(v: &MemVfs, dir: InodeId, names: &[&str]) {
     for n in names {
@@ -64,4 +65,20 @@ async fn a_name_taken_elsewhere_is_found_once_a_create_fails() {
     let r = v.create(d, &name("late"), 0o644, libc::O_RDWR | libc::O_EXCL, &root()).await;
     assert_errno(r, libc::EEXIST);
     assert!(v.lookup(d, &name("late"), &root()).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_rename_in_a_listed_directory_leaves_the_directory_attributes_cached() {
+    let (v, meta, _data) = vfs();
+    let d = v.mkdir(InodeId::ROOT, &name("d"), 0o755, &root()).await.unwrap().inode;
+    make(&v, d, &["a", "b"]).await;
+    let a = v.lookup(d, &name("a"), &root()).await.unwrap();
+    v.lookup(d, &name("b"), &root()).await.unwrap();
+    v.rename(d, &name("a"), d, &name("a.r"), 0, &root()).await.unwrap();
+    let calls = meta.calls();
+    let dir = v.getattr(d).await.unwrap();
+    assert_eq!(meta.calls(), calls, "the directory's attributes came with the rename's reply");
+    assert_eq!(dir, meta.get_attr(d).await.unwrap(), "exactly what the metanode holds");
+    let moved = v.getattr(a.inode).await.unwrap();
+    assert!(moved.ctime > a.ctime, "the moved inode's cached attributes were dropped (its ctime changed)");
 }
