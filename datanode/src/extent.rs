@@ -13,7 +13,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
 
 use bytes::Bytes;
 use ferrum_proto::ExtentId;
@@ -67,6 +67,8 @@ pub struct Extent {
 
 /// Writes with at least this many whole blocks in them bypass the page cache.
 const DIRECT_MIN: u64 = 64 << 10;
+/// A read shorter than this that goes to the disk reads its whole aligned window of this size.
+const READ_AROUND: u64 = 64 << 10;
 
 thread_local! {
     /// A block-aligned copy of the data of a direct write (`O_DIRECT` needs aligned memory); reused.
@@ -351,31 +353,66 @@ impl Extent {
     /// Reads up to `len` bytes at `off` (shorter at the end), verifying every block it touches.
     pub fn read(&self, off: u64, len: u64) -> io::Result<ReadResult> {
         let size = self.read_lock();
-        let end = off.saturating_add(len).min(*size);
+        self.read_span(*size, off, len, false)?.ok_or_else(|| io::Error::other("a blocking read came back incomplete"))
+    }
+
+    /// [`Extent::read`] from the page cache only, never waiting for the disk or for a writer: `None`
+    /// when a byte (data or CRC) is not cached or the extent is being written. A caller on an async
+    /// thread reads cached blocks in place and sends only misses to a blocking thread, sparing a read
+    /// of cached data the two thread hand-offs.
+    pub fn read_cached(&self, off: u64, len: u64) -> io::Result<Option<ReadResult>> {
+        let size = match self.state.try_read() {
+            Ok(size) => size,
+            Err(TryLockError::WouldBlock) => return Ok(None),
+            Err(TryLockError::Poisoned(_)) => panic!("extent lock poisoned (a panic aborts the process)"),
+        };
+        self.read_span(*size, off, len, true)
+    }
+
+    /// The bytes `off..off + len` (clipped to `size`), each block checked against its CRC; `None` if
+    /// `cached_only` and something was not in the page cache.
+    fn read_span(&self, size: u64, off: u64, len: u64, cached_only: bool) -> io::Result<Option<ReadResult>> {
+        let end = off.saturating_add(len).min(size);
         if off >= end {
-            return Ok(ReadResult::Data(Bytes::new()));
+            return Ok(Some(ReadResult::Data(Bytes::new())));
         }
         let blocks = blocks_of(off..end);
-        let span_start = blocks.start * BLOCK_SIZE;
-        let span_end = block_range(blocks.end - 1, *size).end;
-        let mut buf = vec![0u8; (span_end - span_start) as usize];
-        self.data.read_exact_at(&mut buf, span_start)?;
-        let entries = self.entries(blocks.clone())?;
+        let span_end = block_range(blocks.end - 1, size).end;
+        // A small read from the disk brings in its whole aligned window (one I/O instead of one per
+        // block), so that the next reads nearby find their blocks cached, as MooseFS' 64 KiB blocks do.
+        let (span_start, read_end) = if !cached_only && end - off < READ_AROUND {
+            let start = blocks.start * BLOCK_SIZE / READ_AROUND * READ_AROUND;
+            (start, span_end.next_multiple_of(READ_AROUND).min(size))
+        } else {
+            (blocks.start * BLOCK_SIZE, span_end)
+        };
+        let mut buf = vec![0u8; (read_end - span_start) as usize];
+        let mut records = vec![0u8; (blocks.end - blocks.start) as usize * ENTRY_LEN];
+        let records_at = blocks.start * ENTRY_LEN as u64;
+        if cached_only {
+            if !read_cached_at(&self.data, &mut buf, span_start)
+                || !read_cached_at(&self.crcs, &mut records, records_at)
+            {
+                return Ok(None);
+            }
+        } else {
+            self.data.read_exact_at(&mut buf, span_start)?;
+            read_at_most(&self.crcs, &mut records, records_at)?;
+        }
         let mut bad = Vec::new();
-        for (i, e) in entries.iter().enumerate() {
+        for (i, e) in records.chunks_exact(ENTRY_LEN).map(BlockEntry::decode).enumerate() {
             let b = blocks.start + i as u64;
-            let r = block_range(b, *size);
+            let r = block_range(b, size);
             let content = &buf[(r.start - span_start) as usize..(r.end - span_start) as usize];
             if !e.verifies(content) {
-                bad.push(BadBlock { block: b, entry: *e });
+                bad.push(BadBlock { block: b, entry: e });
             }
         }
-        drop(size);
         if !bad.is_empty() {
-            return Ok(ReadResult::Corrupt(bad));
+            return Ok(Some(ReadResult::Corrupt(bad)));
         }
         let data = Bytes::from(buf);
-        Ok(ReadResult::Data(data.slice((off - span_start) as usize..(end - span_start) as usize)))
+        Ok(Some(ReadResult::Data(data.slice((off - span_start) as usize..(end - span_start) as usize))))
     }
 
     /// Checks blocks `first..first + count` (clipped to the extent) and returns the bad ones, the
@@ -508,6 +545,15 @@ impl Extent {
 }
 
 /// Reads what exists at `off` into `buf`; bytes past the end of the file stay as they are (zero).
+/// Fills `buf` from `off` only if every byte is in the page cache (`RWF_NOWAIT`); false otherwise,
+/// also for a short read (the end of the file, or a part not cached) and for a kernel without it.
+fn read_cached_at(f: &File, buf: &mut [u8], off: u64) -> bool {
+    let iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    // SAFETY: one iovec over `buf`, which is valid for writes of its length during the call.
+    let n = unsafe { libc::preadv2(f.as_raw_fd(), &iov, 1, off as libc::off_t, libc::RWF_NOWAIT) };
+    n >= 0 && n as usize == buf.len()
+}
+
 fn read_at_most(f: &File, buf: &mut [u8], off: u64) -> io::Result<()> {
     let mut done = 0;
     while done < buf.len() {

@@ -32,6 +32,8 @@ use crate::repair::Repairer;
 
 /// Read attempts when blocks fail their CRC (each followed by a repair).
 const READ_ATTEMPTS: usize = 3;
+/// Reads up to this size are tried from the page cache on the async thread first.
+const INLINE_READ_MAX: u32 = 128 << 10;
 /// Most blocks one `ReadBlocks` returns (16 MiB).
 const MAX_READ_BLOCKS: u32 = ((16 << 20) / BLOCK_SIZE) as u32;
 
@@ -211,9 +213,22 @@ impl DataService {
         self.barrier(&app).await?;
         let ext = app.partition().extent(r.extent).ok_or(ErrorCode::NotFound)?;
         let mut bad = Vec::new();
-        for _ in 0..READ_ATTEMPTS {
-            let e = ext.clone();
-            match blocking(move || e.read(r.offset, r.len as u64)).await? {
+        for attempt in 0..READ_ATTEMPTS {
+            // Small reads of cached blocks are served right here (see `Extent::read_cached`); larger
+            // ones would hold this async thread for their copy and CRC check.
+            let cached = if attempt == 0 && r.len <= INLINE_READ_MAX {
+                ext.read_cached(r.offset, r.len as u64).map_err(internal)?
+            } else {
+                None
+            };
+            let read = match cached {
+                Some(read) => read,
+                None => {
+                    let e = ext.clone();
+                    blocking(move || e.read(r.offset, r.len as u64)).await?
+                }
+            };
+            match read {
                 ReadResult::Data(data) => {
                     let labels = metrics::partition(app.id());
                     self.ctx.metrics.bytes_read.get_or_create(&labels).inc_by(data.len() as u64);

@@ -342,3 +342,45 @@ fn large_unaligned_writes_mix_direct_and_buffered_io_and_read_back_exactly() {
     assert_eq!(read_all(&e), model);
     assert_clean(&e);
 }
+
+/// Drops the file's cached pages (after writing them back), as memory pressure would.
+fn evict_cached(path: &Path) {
+    let f = OpenOptions::new().read(true).open(path).unwrap();
+    f.sync_all().unwrap();
+    // SAFETY: plain syscall on an open fd.
+    assert_eq!(unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) }, 0);
+}
+
+#[test]
+fn cached_reads_match_blocking_ones_and_a_disk_read_brings_in_its_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = new_extent(&dir);
+    let a = pattern(11, (3 * BS + 100) as usize);
+    e.write(1, 0, &a).unwrap();
+    let size = e.size();
+    // Written through the page cache just now, so every range is there.
+    for (off, len) in [(0, size), (BS - 10, 20), (size - 5, 100), (size, 100)] {
+        let cached = e.read_cached(off, len).unwrap().expect("blocks written just now are cached");
+        assert_eq!(format!("{cached:?}"), format!("{:?}", e.read(off, len).unwrap()), "read of {len} at {off}");
+    }
+    // A corrupt block is reported the same way.
+    flip_byte(&data_file(dir.path(), ExtentId(7)), BS + 3);
+    let Some(ReadResult::Corrupt(bad)) = e.read_cached(0, size).unwrap() else { panic!("corruption returned as data") };
+    assert_eq!(bad.iter().map(|b| b.block).collect::<Vec<_>>(), vec![1]);
+    // Not in the page cache: no answer (the caller reads on a blocking thread), except on tmpfs,
+    // whose pages are the storage and stay.
+    evict_cached(&data_file(dir.path(), ExtentId(7)));
+    // SAFETY: statfs fills the zeroed struct.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    let path = std::ffi::CString::new(dir.path().as_os_str().as_encoded_bytes()).unwrap();
+    assert_eq!(unsafe { libc::statfs(path.as_ptr(), &mut fs) }, 0);
+    let cached = e.read_cached(0, BS).unwrap();
+    if fs.f_type == libc::TMPFS_MAGIC {
+        assert!(matches!(cached, Some(ReadResult::Data(_))));
+    } else {
+        assert!(cached.is_none(), "evicted blocks answered from the cache: {cached:?}");
+    }
+    assert!(matches!(e.read(0, BS).unwrap(), ReadResult::Data(_)), "a blocking read still works");
+    let around = e.read_cached(2 * BS, 10).unwrap();
+    assert!(matches!(around, Some(ReadResult::Data(_))), "the disk read brought in its whole window: {around:?}");
+}
