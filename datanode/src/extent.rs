@@ -544,7 +544,6 @@ impl Extent {
     }
 }
 
-/// Reads what exists at `off` into `buf`; bytes past the end of the file stay as they are (zero).
 /// Fills `buf` from `off` only if every byte is in the page cache (`RWF_NOWAIT`); false otherwise,
 /// also for a short read (the end of the file, or a part not cached) and for a kernel without it.
 fn read_cached_at(f: &File, buf: &mut [u8], off: u64) -> bool {
@@ -554,6 +553,7 @@ fn read_cached_at(f: &File, buf: &mut [u8], off: u64) -> bool {
     n >= 0 && n as usize == buf.len()
 }
 
+/// Reads what exists at `off` into `buf`; bytes past the end of the file stay as they are (zero).
 fn read_at_most(f: &File, buf: &mut [u8], off: u64) -> io::Result<()> {
     let mut done = 0;
     while done < buf.len() {

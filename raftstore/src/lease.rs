@@ -9,8 +9,9 @@
 //! before the barrier by an earlier one), so a local read is linearizable, provided this node is still
 //! the leader in the same term. A committed write proposed at `s` by a node that led throughout in one
 //! term proves the same (a quorum accepted entries sent after `s`, and everything before them is
-//! applied once the write is), so it grants the same lease. A handover (see [`crate::handover`]) waits out the followers' leases
-//! before the new leader campaigns, and no lease is used while one is under way.
+//! applied once the write is), so it grants the same lease. A handover (see [`crate::handover`]) waits
+//! out the followers' leases before the new leader campaigns, and no lease is used while one is under
+//! way.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

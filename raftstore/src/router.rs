@@ -362,12 +362,17 @@ impl MultiRaft {
                 // write (a changed directory's attributes, the next lookup) needs no round of its own.
                 // Only when this node led throughout, in one term.
                 if let Some(t) = term.filter(|_| self.leading_term(&h) == term) {
-                    self.leases.grant(group, t, start, self.cfg.election_timeout_min / 2);
+                    self.grant_lease(group, t, start);
                 }
                 Ok(resp.data.0)
             }
             Err(e) => Err(self.write_error(group, e)),
         }
+    }
+
+    /// A quorum acknowledged this leader's messages of `term` sent after `start` (see [`crate::lease`]).
+    fn grant_lease(&self, group: GroupId, term: u64, start: std::time::Instant) {
+        self.leases.grant(group, term, start, self.cfg.election_timeout_min / 2);
     }
 
     /// The current term if this node leads the group.
@@ -404,7 +409,7 @@ impl MultiRaft {
         match h.raft.ensure_linearizable().await {
             Ok(_) => {
                 if let Some(term) = self.leading_term(&h) {
-                    self.leases.grant(group, term, start, self.cfg.election_timeout_min / 2);
+                    self.grant_lease(group, term, start);
                 }
                 Ok(())
             }
