@@ -7,7 +7,8 @@
 //! - [`app`]: the trait a service implements to give a group its meaning (master, meta, data).
 //! - [`lease`]: read leases (linearizable leader reads without a quorum round each).
 //! - [`handover`]: handing a group's leadership to another replica (spreading leaders).
-//! - [`network`]: openraft's network over Ferrum's RPC transport; [`router`]: group id -> Raft;
+//! - [`network`]: openraft's network over Ferrum's RPC transport (with [`commit_hint`]: no message
+//!   round of its own for each new commit index); [`router`]: group id -> Raft;
 //!   [`throttle`]: the byte rate of snapshot streams (replica rebuilds).
 //!   [`routes`]: peers' current addresses.
 //! - [`instance`]: plumbing every service binary shares (config, data-dir lock, ports, metrics).
@@ -16,6 +17,7 @@
 //! - [`kv`]: a small replicated key-value app, used by tests and as the simplest example of [`app::App`].
 
 pub mod app;
+pub mod commit_hint;
 pub mod durability;
 pub mod error;
 pub mod handover;

@@ -7,7 +7,7 @@
 //! membership recorded (`BasicNode::addr`).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ferrum_proto::msg::raft::RaftHeader;
@@ -27,6 +27,7 @@ use openraft::raft::{
 use openraft::{BasicNode, OptionalSend, Vote};
 use serde::{de::DeserializeOwned, Serialize};
 
+use crate::commit_hint::CommitHints;
 use crate::routes::Routes;
 use crate::snapshot_send::Completer;
 use crate::throttle::Throttle;
@@ -73,6 +74,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             throttle: self.throttle.clone(),
             routes: self.routes.clone(),
             completer: self.completer.clone(),
+            hints: CommitHints::default(),
         }
     }
 }
@@ -86,6 +88,8 @@ pub struct PeerClient {
     throttle: Arc<Throttle>,
     routes: Arc<Routes>,
     completer: Option<Completer>,
+    /// What the follower last acknowledged on this client (see [`crate::commit_hint`]).
+    hints: CommitHints,
 }
 
 impl PeerClient {
@@ -154,6 +158,12 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
+        let now = Instant::now();
+        // Half the heartbeat interval (openraft gives an AppendEntries the interval as its hard TTL).
+        if self.hints.may_defer(&rpc, now, option.hard_ttl() / 2) {
+            return Ok(AppendEntriesResponse::Success);
+        }
+        let pending = CommitHints::sending(&rpc, now);
         let entries = rpc.entries.len() as u64;
         let data = encode(&rpc)?;
         if entries > 1 && data.len() > MAX_APPEND_BYTES {
@@ -161,7 +171,9 @@ impl RaftNetwork<TypeConfig> for PeerClient {
             let fit = (entries * MAX_APPEND_BYTES as u64 / data.len() as u64).max(1);
             return Err(RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint(fit)));
         }
-        self.send_encoded(Opcode::RAFT_APPEND, data, option.hard_ttl()).await
+        let res = self.send_encoded(Opcode::RAFT_APPEND, data, option.hard_ttl()).await;
+        self.hints.answered(pending, &res);
+        res
     }
 
     async fn install_snapshot(
