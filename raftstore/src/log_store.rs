@@ -53,11 +53,15 @@ fn inline_value(encoded: &[u8]) -> Vec<u8> {
     v
 }
 
-/// Bytes of large entries a group keeps in memory after appending them.
+/// Bytes of entries a group keeps in memory after appending them.
 const RECENT_BYTES: usize = 32 << 20;
+/// And at most this many entries (a follower further behind is served from RocksDB).
+const RECENT_ENTRIES: usize = 4096;
 
-/// Large entries appended recently: replication to the followers and the apply read them right after
-/// the append, and the segments are written past the page cache, so a read there would go to the disk.
+/// Entries appended recently: replication to the followers and the apply read them right after the
+/// append. From here such a read is a few clones instead of a RocksDB iterator (for a metadata change,
+/// one on the leader per follower and one per replica for the apply); a large entry's bytes would
+/// otherwise come from a segment, which is written past the page cache and would be read from disk.
 #[derive(Default)]
 struct Recent {
     entries: BTreeMap<u64, (Entry, usize)>,
@@ -70,7 +74,7 @@ impl Recent {
         if let Some((_, old)) = self.entries.insert(e.log_id.index, (e, size)) {
             self.bytes -= old;
         }
-        while self.bytes > RECENT_BYTES {
+        while self.bytes > RECENT_BYTES || self.entries.len() > RECENT_ENTRIES {
             let Some((_, (_, size))) = self.entries.pop_first() else { break };
             self.bytes -= size;
         }
@@ -78,6 +82,14 @@ impl Recent {
 
     fn get(&self, log_id: &LogId) -> Option<Entry> {
         self.entries.get(&log_id.index).filter(|(e, _)| e.log_id == *log_id).map(|(e, _)| e.clone())
+    }
+
+    /// The entries `start..end` if all of them are here.
+    fn range(&self, start: u64, end: u64) -> Option<Vec<Entry>> {
+        let want = usize::try_from(end.checked_sub(start)?).ok()?;
+        // Indexes are unique keys, so `want` of them in `start..end` are all of them.
+        let out: Vec<Entry> = self.entries.range(start..end).map(|(_, (e, _))| e.clone()).collect();
+        (want > 0 && out.len() == want).then_some(out)
     }
 
     /// Forgets the entries from `index` on (truncated).
@@ -135,6 +147,11 @@ fn read_range(
     start: u64,
     end: Option<u64>,
 ) -> Result<Vec<Entry>, StorageError> {
+    if let (Some(recent), Some(end)) = (recent, end) {
+        if let Some(entries) = recent.lock().expect("recent entries lock").range(start, end) {
+            return Ok(entries);
+        }
+    }
     let mut ro = ReadOptions::default();
     ro.set_iterate_lower_bound(log_key(group, start).to_vec());
     ro.set_iterate_upper_bound(match end {
@@ -353,6 +370,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let cf = self.store.cf(CF_LOG);
         let mut sync = self.sync_every_entry;
         let mut large: Vec<(Entry, Vec<u8>)> = Vec::new();
+        let mut small: Vec<(Entry, usize)> = Vec::new();
         for e in entries {
             sync |= needs_sync(&e);
             let encoded = encode(&e);
@@ -360,6 +378,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 large.push((e, encoded));
             } else {
                 b.put_cf(cf, log_key(self.group, e.log_id.index), inline_value(&encoded));
+                small.push((e, encoded.len()));
             }
         }
         // The large entries' bytes are on disk before their references can be (see `payload_log`).
@@ -382,8 +401,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         match res {
             Ok(()) => {
                 let mut recent = self.recent.lock().expect("recent entries lock");
-                for (e, encoded) in large {
-                    recent.insert(e, encoded.len());
+                let large = large.into_iter().map(|(e, encoded)| (e, encoded.len()));
+                let mut all: Vec<(Entry, usize)> = small.into_iter().chain(large).collect();
+                all.sort_unstable_by_key(|(e, _)| e.log_id.index);
+                for (e, size) in all {
+                    recent.insert(e, size);
                 }
                 drop(recent);
                 callback.log_io_completed(Ok(()));
@@ -486,6 +508,38 @@ mod tests {
         log.purge(entry(7, 0).log_id).await.unwrap();
         assert_eq!(segments(dir.path(), g), 0);
         store.purge_group(g).unwrap();
+    }
+
+    #[tokio::test]
+    async fn recent_entries_are_read_from_memory_until_truncated() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let g = GroupId::from(5);
+        let mut log = LogStore::new(g, store.clone(), Arc::new(KvApp)).unwrap();
+        let entries: Vec<Entry> = (1..=5).map(|i| entry(i, 100)).collect();
+        log.blocking_append(entries.clone()).await.unwrap();
+        // Behind the log store's back, RocksDB loses them: what answers now is the memory.
+        let (lo, hi) = store::group_range(g);
+        store.db().delete_range_cf(store.cf(CF_LOG), lo, hi).unwrap();
+        assert_eq!(log.try_get_log_entries(2..5).await.unwrap(), entries[1..4].to_vec());
+        // An open-ended range is not known to be complete in memory: RocksDB answers that.
+        assert!(log.try_get_log_entries(2..).await.unwrap().is_empty());
+        // A truncation drops the entries from there on from memory too.
+        log.truncate(entries[3].log_id).await.unwrap();
+        assert!(log.try_get_log_entries(2..5).await.unwrap().is_empty());
+        assert_eq!(log.try_get_log_entries(1..4).await.unwrap(), entries[..3].to_vec());
+    }
+
+    #[test]
+    fn recent_entries_are_bounded_in_number() {
+        let mut recent = Recent::default();
+        for i in 1..=RECENT_ENTRIES as u64 + 1 {
+            recent.insert(entry(i, 10), 10);
+        }
+        let last = RECENT_ENTRIES as u64 + 2;
+        assert!(recent.range(1, last).is_none(), "the oldest entry went");
+        assert_eq!(recent.range(2, last).map(|v| v.len()), Some(RECENT_ENTRIES));
+        assert!(recent.range(3, 3).is_none());
     }
 
     #[tokio::test]
