@@ -72,6 +72,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut replies = Vec::new();
         for entry in entries {
             let mut batch = GroupBatch::new(&self.store, self.group);
+            let mut membership_changed = false;
             let reply = match &entry.payload {
                 EntryPayload::Blank => Reply::default(),
                 // A sync marker (see `durability`): its work was done by the log store.
@@ -82,12 +83,16 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 }
                 EntryPayload::Membership(m) => {
                     self.membership = StoredMembership::new(Some(entry.log_id), m.clone());
+                    membership_changed = true;
                     Reply::default()
                 }
             };
             let mut wb = batch.batch;
             self.store.meta_put(&mut wb, self.group, tag::APPLIED, &Some(entry.log_id));
-            self.store.meta_put(&mut wb, self.group, tag::MEMBERSHIP, &self.membership);
+            // Stored with the entry that changes it (and by a snapshot's install), so always current.
+            if membership_changed {
+                self.store.meta_put(&mut wb, self.group, tag::MEMBERSHIP, &self.membership);
+            }
             self.store.write_nosync(wb).map_err(sto_write)?;
             self.applied = Some(entry.log_id);
             replies.push(reply);
