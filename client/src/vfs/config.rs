@@ -18,6 +18,9 @@ pub struct VfsConfig {
     pub io_chunk: usize,
     /// Datanode calls one flush or read keeps in flight.
     pub io_concurrency: usize,
+    /// Datanode writes one flush keeps in flight when they are small (see `flush::writes_in_flight`):
+    /// never more bytes than `io_concurrency` full chunks, never more calls than this.
+    pub io_max_in_flight: usize,
     /// Size at which a file's append extent is closed and a new one created.
     pub max_extent_size: u64,
     /// Read-ahead unit; also the granularity of the read-ahead cache.
@@ -47,6 +50,7 @@ impl Default for VfsConfig {
             // interleave with heartbeats, and 16 in flight keep the pipe full.
             io_chunk: 1 << 20,
             io_concurrency: 16,
+            io_max_in_flight: 128,
             max_extent_size: 128 << 20,
             readahead_block: 1 << 20,
             readahead_max: 8 << 20,

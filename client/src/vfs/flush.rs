@@ -25,7 +25,7 @@ use tokio::time::Instant;
 use super::dirty;
 use super::extent_map::{ExtentMap, Segment};
 use super::open_inode::{AppendCursor, OpenInode};
-use super::Vfs;
+use super::{Vfs, VfsConfig};
 use crate::backend::{deadline, DataBackend, ExtentAddr, MetaBackend};
 use crate::error::Result;
 
@@ -300,12 +300,13 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
         // harmless, but skipping it is simpler to reason about.
         node.lock().append = cursor;
         let data = &self.inner.data;
+        let in_flight = writes_in_flight(cfg, jobs.len(), jobs.iter().map(|j| j.len).sum());
         stream::iter(jobs)
             .map(|j| {
                 let (at, offset) = (j.at, j.offset);
                 data.write(at, offset, j.into_bytes())
             })
-            .buffer_unordered(cfg.io_concurrency.max(1))
+            .buffer_unordered(in_flight)
             .try_collect::<Vec<()>>()
             .await?;
         // Even with no new keys (everything was overwritten in place) the metanode records the write:
@@ -314,6 +315,19 @@ impl<M: MetaBackend, D: DataBackend> Vfs<M, D> {
         self.inner.meta.extent_append(node.ino, &keys, &inline, &writer).await?;
         Ok(Stored::Keys { keys, dropped_inline: moved })
     }
+}
+
+/// Datanode writes one write-back keeps in flight: `io_concurrency` of them when they are full chunks,
+/// more when they are small (scattered 4 KiB writes each go to their own place), as long as no more
+/// bytes are in flight than `io_concurrency` full chunks, and at most `io_max_in_flight`. A partition
+/// leader commits the writes that wait for it together (one Raft entry, one apply), so small writes
+/// cost far less each when many arrive at once: 16 in flight kept random 4 KiB writes at about 4,000
+/// a second, with 128 they reached 6,000-6,800 (one fio job; 4 jobs: 6,600 -> 10,500).
+fn writes_in_flight(cfg: &VfsConfig, jobs: usize, bytes: usize) -> usize {
+    let least = cfg.io_concurrency.max(1);
+    let budget = least.saturating_mul(cfg.io_chunk.max(1));
+    let average = (bytes / jobs.max(1)).max(1);
+    (budget / average).clamp(least, cfg.io_max_in_flight.max(least))
 }
 
 #[cfg(test)]
@@ -345,5 +359,22 @@ mod tests {
         push_job(&mut jobs, 4, at(2), 20, Bytes::from(vec![9; 2]));
         let shape: Vec<_> = jobs.iter().map(|j| (j.at.extent.0, j.offset, j.len)).collect();
         assert_eq!(shape, vec![(1, 0, 4), (1, 4, 4), (1, 8, 2), (2, 10, 2), (2, 20, 2)]);
+    }
+
+    #[test]
+    fn small_writes_go_out_many_at_once_but_never_more_bytes_than_full_chunks() {
+        let cfg = VfsConfig::default();
+        let (least, chunk) = (cfg.io_concurrency, cfg.io_chunk);
+        // Full chunks (a sequential writer): the plain concurrency.
+        assert_eq!(writes_in_flight(&cfg, 64, 64 * chunk), least);
+        // Scattered 4 KiB writes: as many as allowed.
+        assert_eq!(writes_in_flight(&cfg, 2048, 2048 * 4096), cfg.io_max_in_flight);
+        // In between, bounded by the bytes that `least` full chunks would carry.
+        let quarter = chunk / 4;
+        assert_eq!(writes_in_flight(&cfg, 100, 100 * quarter), (4 * least).min(cfg.io_max_in_flight));
+        // Degenerate inputs still let a write-back make progress.
+        assert_eq!(writes_in_flight(&cfg, 0, 0), cfg.io_max_in_flight);
+        let tiny = VfsConfig { io_concurrency: 0, io_max_in_flight: 0, ..VfsConfig::default() };
+        assert_eq!(writes_in_flight(&tiny, 3, 3 * 4096), 1);
     }
 }
