@@ -369,16 +369,18 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.put_unsaved_committed(&mut b);
         let cf = self.store.cf(CF_LOG);
         let mut sync = self.sync_every_entry;
-        let mut large: Vec<(Entry, Vec<u8>)> = Vec::new();
-        let mut small: Vec<(Entry, usize)> = Vec::new();
+        // The large entries' encodings (to the segments), and every entry in log order with its size
+        // (to `recent` once written).
+        let mut large: Vec<(LogId, Vec<u8>)> = Vec::new();
+        let mut appended: Vec<(Entry, usize)> = Vec::new();
         for e in entries {
             sync |= needs_sync(&e);
-            let encoded = encode(&e);
+            let (log_id, encoded) = (e.log_id, encode(&e));
+            appended.push((e, encoded.len()));
             if encoded.len() >= self.min_payload {
-                large.push((e, encoded));
+                large.push((log_id, encoded));
             } else {
-                b.put_cf(cf, log_key(self.group, e.log_id.index), inline_value(&encoded));
-                small.push((e, encoded.len()));
+                b.put_cf(cf, log_key(self.group, log_id.index), inline_value(&encoded));
             }
         }
         // The large entries' bytes are on disk before their references can be (see `payload_log`).
@@ -387,9 +389,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         } else {
             let bufs: Vec<&[u8]> = large.iter().map(|(_, v)| v.as_slice()).collect();
             self.payloads.append(&bufs).map(|refs| {
-                for ((e, _), at) in large.iter().zip(refs) {
-                    let stored = Stored::External { log_id: e.log_id, at };
-                    b.put_cf(cf, log_key(self.group, e.log_id.index), encode(&stored));
+                for ((log_id, _), at) in large.iter().zip(refs) {
+                    let stored = Stored::External { log_id: *log_id, at };
+                    b.put_cf(cf, log_key(self.group, log_id.index), encode(&stored));
                 }
             })
         };
@@ -401,10 +403,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         match res {
             Ok(()) => {
                 let mut recent = self.recent.lock().expect("recent entries lock");
-                let large = large.into_iter().map(|(e, encoded)| (e, encoded.len()));
-                let mut all: Vec<(Entry, usize)> = small.into_iter().chain(large).collect();
-                all.sort_unstable_by_key(|(e, _)| e.log_id.index);
-                for (e, size) in all {
+                for (e, size) in appended {
                     recent.insert(e, size);
                 }
                 drop(recent);

@@ -72,7 +72,6 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut replies = Vec::new();
         for entry in entries {
             let mut batch = GroupBatch::new(&self.store, self.group);
-            let mut membership_changed = false;
             let reply = match &entry.payload {
                 EntryPayload::Blank => Reply::default(),
                 // A sync marker (see `durability`): its work was done by the log store.
@@ -83,14 +82,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 }
                 EntryPayload::Membership(m) => {
                     self.membership = StoredMembership::new(Some(entry.log_id), m.clone());
-                    membership_changed = true;
                     Reply::default()
                 }
             };
             let mut wb = batch.batch;
             self.store.meta_put(&mut wb, self.group, tag::APPLIED, &Some(entry.log_id));
             // Stored with the entry that changes it (and by a snapshot's install), so always current.
-            if membership_changed {
+            if matches!(entry.payload, EntryPayload::Membership(_)) {
                 self.store.meta_put(&mut wb, self.group, tag::MEMBERSHIP, &self.membership);
             }
             self.store.write_nosync(wb).map_err(sto_write)?;
