@@ -1,6 +1,6 @@
 //! The `fuser::Filesystem` impl: a dispatch table. Each method hands its request to the matching
-//! `do_*` function in `ops_*.rs`, which copies the arguments, spawns the work onto tokio and replies
-//! from the task.
+//! `do_*` function in `ops_*.rs`, which copies the arguments and hands the work to [`FuseFs::spawn`]
+//! (run here until it has to wait, then on tokio), replying from wherever it finishes.
 
 use std::ffi::OsStr;
 use std::future::Future;

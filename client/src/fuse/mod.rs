@@ -1,8 +1,9 @@
 //! The FUSE side: a thin [`fuser::Filesystem`] adapter over [`crate::vfs::Vfs`], and mounting.
 //!
-//! Every kernel request is handled the same way: copy the arguments out of fuser's buffer, spawn the
-//! operation onto the tokio runtime, reply from the task. The FUSE threads never wait for the network,
-//! so one slow request (a dead datanode's timeout) never blocks the others.
+//! Every kernel request is handled the same way: copy the arguments out of fuser's buffer, run the
+//! operation on the FUSE thread until it has to wait (answers from the client's caches finish there),
+//! then on the tokio runtime, and reply from wherever it finishes. The FUSE threads never wait for the
+//! network, so one slow request (a dead datanode's timeout) never blocks the others.
 
 mod adapter;
 mod attr;

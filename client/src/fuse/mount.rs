@@ -17,7 +17,8 @@ use crate::vfs::Vfs;
 pub struct MountConfig {
     /// Shown as the source in `mount` and `df` (`ferrum:<volume>`).
     pub fsname: String,
-    /// FUSE threads reading requests from the kernel; each only dispatches, the work runs on tokio.
+    /// FUSE threads reading requests from the kernel; each runs a request until it has to wait, then
+    /// leaves it to tokio (see `FuseFs::spawn`).
     pub threads: usize,
     /// Let every user use the mount (`allow_other`); the kernel still checks permissions
     /// (`default_permissions`). Only root may ask for it without `user_allow_other` in fuse.conf.
