@@ -3,10 +3,10 @@
 //! Every Raft entry costs a log write and a replication round on a majority of replicas (and an fsync
 //! with `sync_every_entry`), and a group appends its entries one after another, so a partition that
 //! proposed one entry per command would pay all of that per command, however many clients wait.
-//! Instead each partition has a proposer task: commands queue
-//! up while earlier batches are being committed, and leave together as the next entry (applied in
-//! order, each atomically, each with its own outcome — see `MetaApp::apply`). Commands in one batch
-//! were all in flight at once, so any order among them is a valid one.
+//! Instead each partition has a proposer task: commands queue up while earlier batches are being
+//! committed, and leave together as the next entry (applied in order, each atomically, each with its
+//! own outcome — see `MetaApp::apply`). Commands in one batch were all in flight at once, so any order
+//! among them is a valid one.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

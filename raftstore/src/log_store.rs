@@ -464,6 +464,14 @@ mod tests {
         }
     }
 
+    /// A log store for `g` over a fresh RocksDB (the directory lives as long as the first value).
+    fn open_log(g: GroupId) -> (tempfile::TempDir, Store, LogStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let log = LogStore::new(g, store.clone(), Arc::new(KvApp)).unwrap();
+        (dir, store, log)
+    }
+
     fn segments(dir: &std::path::Path, group: GroupId) -> usize {
         std::fs::read_dir(crate::payload_log::group_dir(dir, group)).map_or(0, |d| d.count())
     }
@@ -477,10 +485,8 @@ mod tests {
 
     #[tokio::test]
     async fn large_entries_live_in_segments_until_purged() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
         let g = GroupId::from(5);
-        let mut log = LogStore::new(g, store.clone(), Arc::new(KvApp)).unwrap();
+        let (dir, store, mut log) = open_log(g);
         let entries: Vec<Entry> = (1..=6).map(|i| entry(i, if i % 2 == 0 { 100 } else { 200_000 })).collect();
         log.blocking_append(entries.clone()).await.unwrap();
         assert_eq!(segments(dir.path(), g), 1);
@@ -511,10 +517,8 @@ mod tests {
 
     #[tokio::test]
     async fn recent_entries_are_read_from_memory_until_truncated() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
         let g = GroupId::from(5);
-        let mut log = LogStore::new(g, store.clone(), Arc::new(KvApp)).unwrap();
+        let (_dir, store, mut log) = open_log(g);
         let entries: Vec<Entry> = (1..=5).map(|i| entry(i, 100)).collect();
         log.blocking_append(entries.clone()).await.unwrap();
         // Behind the log store's back, RocksDB loses them: what answers now is the memory.
@@ -543,10 +547,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_damaged_segment_is_a_storage_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
         let g = GroupId::from(5);
-        let mut log = LogStore::new(g, store.clone(), Arc::new(KvApp)).unwrap().min_payload(0);
+        let (dir, store, log) = open_log(g);
+        let mut log = log.min_payload(0);
         log.blocking_append(vec![entry(1, 5_000)]).await.unwrap();
         let seg = std::fs::read_dir(crate::payload_log::group_dir(dir.path(), g)).unwrap().next().unwrap().unwrap();
         let f = std::fs::OpenOptions::new().write(true).open(seg.path()).unwrap();
