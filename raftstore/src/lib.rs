@@ -17,6 +17,7 @@
 //! - [`kv`]: a small replicated key-value app, used by tests and as the simplest example of [`app::App`].
 
 pub mod app;
+pub mod blocking;
 pub mod commit_hint;
 pub mod durability;
 pub mod error;

@@ -18,6 +18,7 @@ use rocksdb::{IteratorMode, ReadOptions, WriteBatch};
 
 use crate::app::{App, GroupBatch, GroupView};
 use crate::error::{sto_read, sto_write};
+use crate::payload_log::MIN_PAYLOAD;
 use crate::snapshot::{SnapshotReader, SnapshotWriter};
 use crate::snapshot_policy::SnapshotSize;
 use crate::snapshot_send::{section_key, SECTION_EXTERNAL, SECTION_EXTERNAL_AT_SEND, SECTION_KEYSPACE};
@@ -55,21 +56,10 @@ impl StateMachine {
     fn snapshot_path(&self, id: &str) -> PathBuf {
         self.store.snapshot_dir(self.group).join(format!("{id}.snap"))
     }
-}
 
-impl RaftStateMachine<TypeConfig> for StateMachine {
-    type SnapshotBuilder = SnapshotBuilder;
-
-    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
-        Ok((self.applied, self.membership.clone()))
-    }
-
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Reply>, StorageError>
-    where
-        I: IntoIterator<Item = Entry> + OptionalSend,
-        I::IntoIter: OptionalSend,
-    {
-        let mut replies = Vec::new();
+    /// Applies `entries` in order: the app's changes and the applied index in one RocksDB write each.
+    fn apply_blocking(&mut self, entries: Vec<Entry>) -> Result<Vec<Reply>, StorageError> {
+        let mut replies = Vec::with_capacity(entries.len());
         for entry in entries {
             let mut batch = GroupBatch::new(&self.store, self.group);
             let reply = match &entry.payload {
@@ -96,6 +86,29 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             replies.push(reply);
         }
         Ok(replies)
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        Ok((self.applied, self.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Reply>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        // Large commands (file data) make the app write files: see `crate::blocking`.
+        let large = entries.iter().any(|e| matches!(&e.payload, EntryPayload::Normal(c) if c.0.len() >= MIN_PAYLOAD));
+        if large {
+            crate::blocking::io(|| self.apply_blocking(entries))
+        } else {
+            self.apply_blocking(entries)
+        }
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
