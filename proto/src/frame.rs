@@ -222,8 +222,20 @@ impl Encoder<Frame> for FrameCodec {
     type Error = FrameError;
 
     fn encode(&mut self, f: Frame, dst: &mut BytesMut) -> Result<(), FrameError> {
-        self.check_len(f.meta.len() as u64, f.data.len() as u64)?;
         dst.reserve(f.wire_len());
+        self.encode_header(&f, dst)?;
+        dst.extend_from_slice(&f.meta);
+        dst.extend_from_slice(&f.data);
+        Ok(())
+    }
+}
+
+impl FrameCodec {
+    /// Appends `f`'s header (with the CRC over meta and data) to `dst`, not its meta and data: a sender
+    /// of a large frame writes those straight from their buffers (see `rpc::writer`).
+    pub fn encode_header(&self, f: &Frame, dst: &mut BytesMut) -> Result<(), FrameError> {
+        self.check_len(f.meta.len() as u64, f.data.len() as u64)?;
+        dst.reserve(HEADER_LEN);
         let start = dst.len();
         dst.put_u16(MAGIC);
         dst.put_u8(FORMAT_VERSION);
@@ -238,8 +250,6 @@ impl Encoder<Frame> for FrameCodec {
         hasher.update(&f.meta);
         hasher.update(&f.data);
         dst.put_u32(hasher.finalize());
-        dst.extend_from_slice(&f.meta);
-        dst.extend_from_slice(&f.data);
         Ok(())
     }
 }

@@ -119,8 +119,8 @@ fn resolve(v: &[u8], payloads: &PayloadLog, recent: Option<&Mutex<Recent>>) -> R
             if let Some(e) = recent.and_then(|r| r.lock().expect("recent entries lock").get(&log_id)) {
                 return Ok(e);
             }
-            let bytes = payloads.read(&at).map_err(sto_read)?;
-            let e: Entry = postcard::from_bytes(&bytes).map_err(sto_read)?;
+            let bytes = bytes::Bytes::from(payloads.read(&at).map_err(sto_read)?);
+            let e: Entry = crate::types::decode_shared(&bytes).map_err(sto_read)?;
             if e.log_id != log_id {
                 return Err(sto_read(std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
@@ -369,37 +369,38 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.put_unsaved_committed(&mut b);
         let cf = self.store.cf(CF_LOG);
         let mut sync = self.sync_every_entry;
-        // The large entries' encodings (to the segments), and every entry in log order with its size
-        // (to `recent` once written).
-        let mut large: Vec<(LogId, Vec<u8>)> = Vec::new();
+        // Every entry in log order with its encoded size (to `recent` once written), and which of them
+        // are large (encoded straight into the segment buffer, see `PayloadLog::append_encoded`).
         let mut appended: Vec<(Entry, usize)> = Vec::new();
+        let mut large: Vec<usize> = Vec::new();
         for e in entries {
             sync |= needs_sync(&e);
-            let (log_id, encoded) = (e.log_id, encode(&e));
-            appended.push((e, encoded.len()));
-            if encoded.len() >= self.min_payload {
-                large.push((log_id, encoded));
+            // Like `store::encode`, postcard fails only on types it cannot express.
+            let size = postcard::experimental::serialized_size(&e).expect("postcard sizes log entries");
+            if size >= self.min_payload {
+                large.push(appended.len());
             } else {
-                b.put_cf(cf, log_key(self.group, log_id.index), inline_value(&encoded));
+                b.put_cf(cf, log_key(self.group, e.log_id.index), inline_value(&encode(&e)));
             }
+            appended.push((e, size));
         }
-        // The large entries' bytes are on disk before their references can be (see `payload_log`).
-        let res = if large.is_empty() {
-            Ok(())
-        } else {
-            let bufs: Vec<&[u8]> = large.iter().map(|(_, v)| v.as_slice()).collect();
-            self.payloads.append(&bufs).map(|refs| {
-                for ((log_id, _), at) in large.iter().zip(refs) {
-                    let stored = Stored::External { log_id: *log_id, at };
+        let write = || {
+            // The large entries' bytes are on disk before their references can be (see `payload_log`).
+            if !large.is_empty() {
+                let values: Vec<&Entry> = large.iter().map(|&i| &appended[i].0).collect();
+                let refs = self.payloads.append_encoded(&values).map_err(|e| e.to_string())?;
+                for (&i, at) in large.iter().zip(refs) {
+                    let log_id = appended[i].0.log_id;
+                    let stored = Stored::External { log_id, at };
                     b.put_cf(cf, log_key(self.group, log_id.index), encode(&stored));
                 }
-            })
-        };
-        // Written (and synced, when asked) before the callback: openraft counts this replica toward the
-        // quorum only after it.
-        let res = res.map_err(|e| e.to_string()).and_then(|()| {
+            }
+            // Written (and synced, when asked) before the callback: openraft counts this replica toward
+            // the quorum only after it.
             if sync { self.store.write_sync(b) } else { self.store.write_nosync(b) }.map_err(|e| e.to_string())
-        });
+        };
+        // A plain RocksDB write takes microseconds; segment writes and fsyncs take milliseconds.
+        let res = if sync || !large.is_empty() { crate::blocking::io(write) } else { write() };
         match res {
             Ok(()) => {
                 let mut recent = self.recent.lock().expect("recent entries lock");

@@ -137,8 +137,12 @@ impl PeerClient {
     }
 }
 
+/// Encodes into a buffer of the exact size: an AppendEntries of MiB entries grown by doubling was copied
+/// several times over.
 fn encode<Req: Serialize, E: std::error::Error>(req: &Req) -> Result<Bytes, RPCError<u64, BasicNode, E>> {
-    Ok(Bytes::from(postcard::to_stdvec(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?))
+    let err = |e: postcard::Error| RPCError::Network(NetworkError::new(&e));
+    let buf = Vec::with_capacity(postcard::experimental::serialized_size(req).map_err(err)?);
+    Ok(Bytes::from(postcard::to_io(req, buf).map_err(err)?))
 }
 
 /// Connection failures and "that peer does not host this group (yet)" make openraft back off and retry;

@@ -472,7 +472,7 @@ impl MultiRaft {
         let bad = |e: postcard::Error| ErrorCode::InvalidArgument(format!("malformed raft message: {e}"));
         match req.opcode {
             Opcode::RAFT_APPEND => {
-                let rpc = postcard::from_bytes(&req.data).map_err(bad)?;
+                let rpc = crate::types::decode_shared(&req.data).map_err(bad)?;
                 let target = self.recovering.contains(hdr.group).then(|| recovery::catch_up_target(&rpc)).flatten();
                 let resp = h.raft.append_entries(rpc).await;
                 if recovery::caught_up(target, &resp) && self.recovering.remove(hdr.group) {

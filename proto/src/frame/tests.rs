@@ -30,6 +30,19 @@ fn header_layout() {
 }
 
 #[test]
+fn a_header_then_meta_and_data_is_the_whole_encoding() {
+    let f = sample(9, b"meta", (0..70_000).map(|i| i as u8).collect());
+    let mut head = BytesMut::new();
+    FrameCodec::default().encode_header(&f, &mut head).unwrap();
+    assert_eq!(head.len(), HEADER_LEN);
+    head.extend_from_slice(&f.meta);
+    head.extend_from_slice(&f.data);
+    assert_eq!(head, encode(&f));
+    let small = FrameCodec::new(HEADER_LEN + 10);
+    assert!(matches!(small.encode_header(&f, &mut BytesMut::new()), Err(FrameError::TooLarge { .. })));
+}
+
+#[test]
 fn round_trip_empty() {
     let f = Frame::request(Opcode::HELLO, 0, Bytes::new(), Bytes::new());
     let mut buf = encode(&f);

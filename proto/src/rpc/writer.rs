@@ -3,15 +3,20 @@
 //! A sender queues its frame, then takes the write half; whoever holds it writes every frame queued so
 //! far and flushes once. Frames never interleave, a burst from many tasks still leaves in one write,
 //! and a lone frame goes out from the sending task itself: no hand-over to a writer task, which on
-//! loopback costs more than the write (two wake-ups per message, one each way).
+//! loopback costs more than the write (two wake-ups per message, one each way). A large frame (a Raft
+//! entry of file data) is not copied into the write buffer: its header goes through the buffer, its
+//! meta and data are written from their own `Bytes`.
 
 use std::sync::Mutex;
 
 use futures_util::SinkExt;
-use tokio::io::AsyncWrite;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio_util::codec::FramedWrite;
 
 use crate::frame::{Frame, FrameCodec, FrameError};
+
+/// Frames with at least this many bytes of meta and data are written without copying them.
+const DIRECT: usize = 64 << 10;
 
 pub(crate) struct FrameSender<W> {
     queue: Mutex<Vec<Frame>>,
@@ -34,7 +39,17 @@ impl<W: AsyncWrite + Unpin> FrameSender<W> {
             return Ok(());
         }
         for frame in batch {
-            out.feed(frame).await?;
+            if frame.meta.len() + frame.data.len() < DIRECT {
+                out.feed(frame).await?;
+                continue;
+            }
+            let mut head = bytes::BytesMut::new();
+            out.encoder().encode_header(&frame, &mut head)?;
+            out.write_buffer_mut().extend_from_slice(&head);
+            out.flush().await?;
+            let w = out.get_mut();
+            w.write_all(&frame.meta).await?;
+            w.write_all(&frame.data).await?;
         }
         out.flush().await
     }

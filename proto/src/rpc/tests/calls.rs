@@ -27,6 +27,26 @@ async fn echo_round_trip_with_meta_and_data() {
     server.stop().await;
 }
 
+/// Large frames (written from their own buffers) and small ones (through the write buffer) sent at
+/// once on one connection, both ways, arrive whole and in their own replies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_and_small_frames_interleave_on_one_connection() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let calls = (0..24u32).map(|i| {
+        let len = if i % 3 == 0 { (1 << 20) + i as usize } else { i as usize * 7 };
+        let data = Bytes::from((0..len).map(|j| (j as u32 ^ i) as u8).collect::<Vec<u8>>());
+        let meta = if i % 4 == 0 { Bytes::from(vec![i as u8; 100 << 10]) } else { bytes_of(&format!("m{i}")) };
+        let client = &client;
+        async move {
+            let out = client.call_raw(ECHO, meta.clone(), data.clone()).await.unwrap();
+            assert_eq!((out.meta, out.data), (meta, data), "call {i}");
+        }
+    });
+    join_all(calls).await;
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn typed_calls() {
     let server = TestServer::start().await;
