@@ -4,11 +4,12 @@
 //! far and flushes once. Frames never interleave, a burst from many tasks still leaves in one write,
 //! and a lone frame goes out from the sending task itself: no hand-over to a writer task, which on
 //! loopback costs more than the write (two wake-ups per message, one each way). A large frame (a Raft
-//! entry of file data) is not copied into the write buffer: its header goes through the buffer, its
-//! meta and data are written from their own `Bytes`.
+//! entry of file data, a read's reply) is not copied into the write buffer: its header goes through
+//! the buffer, its meta and data are written from their own `Bytes`, all in one vectored write.
 
 use std::sync::Mutex;
 
+use bytes::Buf;
 use futures_util::SinkExt;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio_util::codec::FramedWrite;
@@ -46,10 +47,11 @@ impl<W: AsyncWrite + Unpin> FrameSender<W> {
             let mut head = bytes::BytesMut::new();
             out.encoder().encode_header(&frame, &mut head)?;
             out.write_buffer_mut().extend_from_slice(&head);
-            out.flush().await?;
-            let w = out.get_mut();
-            w.write_all(&frame.meta).await?;
-            w.write_all(&frame.data).await?;
+            // The frames buffered before it, its header, meta and data: one vectored write (`writev`),
+            // so the peer does not wake up for a header alone.
+            let pending = out.write_buffer_mut().split().freeze();
+            let mut all = pending.chain(frame.meta).chain(frame.data);
+            out.get_mut().write_all_buf(&mut all).await?;
         }
         out.flush().await
     }
