@@ -12,7 +12,7 @@
 //! is read back rarely (the log store keeps recent entries in memory). Where `O_DIRECT` is refused
 //! (tmpfs), segments are written through the page cache. Reads go through a separate buffered handle.
 //!
-//! Durability: [`PayloadLog::append`] fdatasyncs the segment before it returns, and the caller writes the
+//! Durability: [`PayloadLog::append_encoded`] fdatasyncs the segment before it returns, and the caller writes the
 //! reference to RocksDB only after that. A reference that reached the disk therefore always points at
 //! bytes on the disk, so everything the RocksDB-only log promised still holds (the WAL orders the
 //! reference before the state machine's changes that depend on it). A crash between the two leaves
@@ -131,24 +131,25 @@ impl PayloadLog {
         &self.dir
     }
 
-    /// Writes `payloads` one after another in the current segment (each from a 4 KiB boundary),
-    /// fdatasyncs it, and returns where each one is. Called by one group's log appends, which openraft
-    /// never runs concurrently.
-    pub fn append(&self, payloads: &[&[u8]]) -> io::Result<Vec<PayloadRef>> {
+    /// Writes the postcard encodings of `values` one after another in the current segment (each from a
+    /// 4 KiB boundary), fdatasyncs it, and returns where each one is. Called by one group's log appends,
+    /// which openraft never runs concurrently. The values are encoded straight into the segment buffer:
+    /// a data partition's MiB entries are not copied through an intermediate `Vec` (which cost a copy
+    /// and fresh pages per entry).
+    pub fn append_encoded<T: Serialize>(&self, values: &[&T]) -> io::Result<Vec<PayloadRef>> {
+        let lens = values.iter().map(postcard::experimental::serialized_size).collect::<Result<Vec<_>, _>>();
+        let lens = lens.map_err(io::Error::other)?;
+        self.append_with(&lens, |i, out| postcard::to_slice(values[i], out).map(|_| ()).map_err(io::Error::other))
+    }
+
+    /// Raw bytes instead of encodings (the tests read back exactly what they wrote).
+    #[cfg(test)]
+    fn append(&self, payloads: &[&[u8]]) -> io::Result<Vec<PayloadRef>> {
         let lens: Vec<usize> = payloads.iter().map(|p| p.len()).collect();
         self.append_with(&lens, |i, out| {
             out.copy_from_slice(payloads[i]);
             Ok(())
         })
-    }
-
-    /// [`PayloadLog::append`] of the postcard encodings of `values`, encoded straight into the segment
-    /// buffer: a data partition's MiB entries are not copied through an intermediate `Vec` (which
-    /// cost a copy and fresh pages per entry).
-    pub fn append_encoded<T: Serialize>(&self, values: &[&T]) -> io::Result<Vec<PayloadRef>> {
-        let lens = values.iter().map(|v| postcard::experimental::serialized_size(v)).collect::<Result<Vec<_>, _>>();
-        let lens = lens.map_err(io::Error::other)?;
-        self.append_with(&lens, |i, out| postcard::to_slice(values[i], out).map(|_| ()).map_err(io::Error::other))
     }
 
     /// Writes payloads of `lens` bytes, the `i`-th filled in by `fill(i, out)`.
