@@ -24,7 +24,9 @@ pub async fn handle(raft: &MultiRaft, ctx: &DataContext, req: Incoming) -> Resul
             }
             let members: BTreeMap<NodeId, String> = cp.members.iter().map(|r| (r.node, r.addr.clone())).collect();
             let desc = GroupDesc { kind: KIND.into(), params: msg::encode(&cp).to_vec() };
-            raft.create_group(GroupId::from(cp.partition), desc, members).await?;
+            // The master lists the partition's first leader first (see `MultiRaft::create_group_led`).
+            let first = cp.members.first().map(|r| r.node);
+            raft.create_group_led(GroupId::from(cp.partition), desc, members, first).await?;
             Ok(Outgoing::msg(&()))
         }
         Opcode::MASTER_DELETE_PARTITION => {

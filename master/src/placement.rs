@@ -2,7 +2,10 @@
 //!
 //! Never two replicas on one instance; distinct hosts while there are enough of them, else distinct
 //! instances and a warning (a one-host development cluster must work). Among the candidates, those
-//! with fewer partition replicas come first, then those with more free space.
+//! with fewer partition replicas come first, then those with more free space. The first node of a
+//! placement is the partition's first leader (it starts the group's first election): the chosen node
+//! that leads the fewest partitions, so a new volume's leaders are spread from the start instead of
+//! being handed over later, each handover stalling its partition for an election timeout.
 
 use std::cmp::Reverse;
 use std::collections::HashSet;
@@ -17,6 +20,8 @@ pub struct Candidate {
     pub disk_free: u64,
     /// Partition replicas it hosts already.
     pub replicas: u64,
+    /// Partitions it leads already.
+    pub leads: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,6 +91,11 @@ impl Planner {
         for &i in &chosen {
             self.candidates[i].replicas += 1;
         }
+        // The first leader: fewest leaderships, the earlier choice among equals.
+        if let Some(first) = (0..chosen.len()).min_by_key(|&k| self.candidates[chosen[k]].leads) {
+            chosen[..=first].rotate_right(1);
+            self.candidates[chosen[0]].leads += 1;
+        }
         Ok(Placed { nodes: chosen.iter().map(|&i| self.candidates[i].node).collect(), shared_hosts })
     }
 
@@ -116,7 +126,7 @@ mod tests {
     use super::*;
 
     fn c(node: u64, host: &str, free: u64, replicas: u64) -> Candidate {
-        Candidate { node: NodeId(node), host: host.into(), disk_free: free, replicas }
+        Candidate { node: NodeId(node), host: host.into(), disk_free: free, replicas, leads: 0 }
     }
 
     fn distinct(v: &[NodeId]) -> bool {
@@ -181,5 +191,22 @@ mod tests {
         }
         // 12 replicas over 6 nodes: 2 each.
         assert!(count.values().all(|&n| n == 2), "{count:?}");
+    }
+
+    #[test]
+    fn first_leaders_go_to_the_nodes_leading_least() {
+        let mut nodes: Vec<Candidate> = (1..=3).map(|i| c(i, "h", 100, 0)).collect();
+        nodes[0].leads = 2;
+        let mut p = Planner::new(nodes);
+        let mut firsts = std::collections::HashMap::new();
+        for _ in 0..4 {
+            let placed = p.place(3).unwrap();
+            assert!(distinct(&placed.nodes));
+            *firsts.entry(placed.nodes[0]).or_insert(0) += 1;
+        }
+        // Node 1 led 2 already: the 4 new partitions start on nodes 2 and 3, 2 each.
+        assert_eq!(firsts, [(NodeId(2), 2), (NodeId(3), 2)].into());
+        let next = p.place(3).unwrap().nodes;
+        assert_eq!(next[0], NodeId(1), "now every node leads 2: the first in placement order leads ({next:?})");
     }
 }

@@ -77,6 +77,8 @@ impl Rpc for Get {
 pub struct GroupCreate {
     pub group: GroupId,
     pub members: Vec<(NodeId, String)>,
+    /// The member that starts the group (see [`MultiRaft::create_group_led`]); `None`: every member.
+    pub first: Option<NodeId>,
 }
 impl Rpc for GroupCreate {
     const OPCODE: Opcode = OP_GROUP_CREATE;
@@ -173,7 +175,7 @@ impl KvService {
                 let c: GroupCreate = msg::decode(&req.meta)?;
                 let members: BTreeMap<NodeId, String> = c.members.into_iter().collect();
                 let desc = GroupDesc { kind: KIND.into(), params: Vec::new() };
-                self.raft.create_group(c.group, desc, members).await?;
+                self.raft.create_group_led(c.group, desc, members, c.first).await?;
                 Ok(Outgoing::msg(&()))
             }
             OP_GROUP_STATUS => {

@@ -294,6 +294,20 @@ impl MultiRaft {
         desc: GroupDesc,
         members: BTreeMap<NodeId, String>,
     ) -> Result<(), ErrorCode> {
+        self.create_group_led(group, desc, members, None).await
+    }
+
+    /// [`MultiRaft::create_group`], where only the member `first` initialises the group at once (and so
+    /// campaigns first and leads, without a contested election): the caller creates it on `first` after
+    /// the others. Another member initialises it itself only if it is still untouched after two
+    /// election timeouts (`first` failed before campaigning).
+    pub async fn create_group_led(
+        &self,
+        group: GroupId,
+        desc: GroupDesc,
+        members: BTreeMap<NodeId, String>,
+        first: Option<NodeId>,
+    ) -> Result<(), ErrorCode> {
         let _g = self.admin.lock().await;
         let h = match self.handle(group) {
             Some(h) if h.desc == desc => h,
@@ -310,16 +324,26 @@ impl MultiRaft {
                 self.start(group, desc).await.map_err(|e| e.code())?
             }
         };
-        if members.contains_key(&self.cfg.node_id) {
-            let nodes: BTreeMap<u64, BasicNode> =
-                members.iter().map(|(id, addr)| (id.get(), BasicNode { addr: addr.clone() })).collect();
-            match h.raft.initialize(nodes).await {
-                Ok(()) => {}
-                // Already initialised (a retry, or a restart): fine.
-                Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
-                Err(e) => return Err(ErrorCode::Internal(format!("initialize group {group}: {e}"))),
-            }
+        let me = self.cfg.node_id;
+        if !members.contains_key(&me) {
+            return Ok(());
         }
+        let nodes: BTreeMap<u64, BasicNode> =
+            members.iter().map(|(id, addr)| (id.get(), BasicNode { addr: addr.clone() })).collect();
+        if first.is_none_or(|f| f == me || !members.contains_key(&f)) {
+            return initialize(&h.raft, group, nodes).await;
+        }
+        let (raft, wait) = (h.raft.clone(), self.cfg.election_timeout_max * 2);
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            let m = raft.metrics().borrow().clone();
+            if m.current_term == 0 && m.last_log_index.is_none() {
+                tracing::info!(%group, "the first member did not start the group: starting it here");
+                if let Err(e) = initialize(&raft, group, nodes).await {
+                    tracing::debug!(%group, error = %e, "initialising a group after its first member");
+                }
+            }
+        });
         Ok(())
     }
 
@@ -559,4 +583,13 @@ fn not_leader(f: &ForwardToLeader<u64, BasicNode>, routes: &Routes) -> ErrorCode
         _ => None,
     };
     ErrorCode::NotLeader { leader }
+}
+
+/// Initialises a group with `nodes` as its voters; one already initialised (a retry, a restart, or a
+/// vote or entry from another member) is fine.
+async fn initialize(raft: &Raft, group: GroupId, nodes: BTreeMap<u64, BasicNode>) -> Result<(), ErrorCode> {
+    match raft.initialize(nodes).await {
+        Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
+        Err(e) => Err(ErrorCode::Internal(format!("initialize group {group}: {e}"))),
+    }
 }

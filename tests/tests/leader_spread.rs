@@ -3,6 +3,8 @@
 //! (1 meta, 2 data partitions). A datanode is then SIGKILLed (the others take its leaderships) and
 //! restarted: the master re-spreads the leaders onto it, while a writer on a FUSE mount keeps writing
 //! and fsyncing files that all read back intact. Prints the time to re-spread and the longest write.
+//! With balancing off, a new volume's leaders are spread from the start: each partition's first
+//! leader is chosen by the master, and only it campaigns at first.
 
 mod fuse_support;
 
@@ -116,6 +118,20 @@ async fn leaders_are_spread_and_re_spread_after_a_node_returns() {
         longest_ms.load(Ordering::Relaxed)
     );
     assert!(transfers >= 2, "the returning datanode got its 2 leaderships through handovers ({transfers})");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_volume_starts_with_its_leaders_spread() {
+    let dir = TestDir::named("leader_spread_new");
+    let layout = Layout {
+        master_toml: "meta_partitions_per_volume = 3\ndata_partitions_per_volume = 6\nleader_balance_interval_ms = 0\n"
+            .into(),
+        ..Layout::default()
+    };
+    let c = Cluster::start_with(&dir, layout).await;
+    c.create_volume(VOLUME).await;
+    // No handover can happen: the partitions were created with these leaders.
+    balanced(&c.master_client(), "a new volume, leader balancing off").await;
 }
 
 fn content(i: u64) -> Vec<u8> {

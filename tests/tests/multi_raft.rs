@@ -102,7 +102,7 @@ async fn three_instances_ten_groups_kill_and_restart() {
     let members: Vec<(NodeId, String)> = nodes.iter().map(|n| (n.id, n.addr.to_string())).collect();
     for g in 1..=GROUPS {
         for a in &addrs {
-            let req = GroupCreate { group: GroupId::from(g), members: members.clone() };
+            let req = GroupCreate { group: GroupId::from(g), members: members.clone(), first: None };
             pool.call(a, &req).await.unwrap_or_else(|e| panic!("create group {g} on {a}: {e}"));
         }
     }
@@ -179,7 +179,7 @@ async fn replace_a_dead_replica() {
     let group = GroupId::from(1);
     let members: Vec<(NodeId, String)> = nodes[..3].iter().map(|n| (n.id, n.addr.to_string())).collect();
     for a in &addrs[..3] {
-        pool.call(a, &GroupCreate { group, members: members.clone() }).await.unwrap();
+        pool.call(a, &GroupCreate { group, members: members.clone(), first: None }).await.unwrap();
     }
     for i in 0..100 {
         put(&pool, &addrs[..3], group, &format!("k{i}"), &format!("v{i}")).await;
@@ -188,7 +188,7 @@ async fn replace_a_dead_replica() {
     nodes[2].proc.sigkill();
     let survivors = vec![addrs[0].clone(), addrs[1].clone()];
     // The newcomer hosts the group with the current members (not itself), so it waits for the leader.
-    pool.call(&addrs[3], &GroupCreate { group, members: members.clone() }).await.unwrap();
+    pool.call(&addrs[3], &GroupCreate { group, members: members.clone(), first: None }).await.unwrap();
     leader(&pool, &survivors)
         .call(&AddMember { group, node: nodes[3].id, addr: addrs[3].clone() })
         .await
@@ -236,7 +236,7 @@ async fn leadership_is_handed_over_under_writes() {
     let group = GroupId::from(1);
     let members: Vec<(NodeId, String)> = nodes.iter().map(|n| (n.id, n.addr.to_string())).collect();
     for a in &addrs {
-        pool.call(a, &GroupCreate { group, members: members.clone() }).await.unwrap();
+        pool.call(a, &GroupCreate { group, members: members.clone(), first: None }).await.unwrap();
     }
     put(&pool, &addrs, group, "k0", "v0").await;
 
@@ -305,4 +305,44 @@ async fn leadership_is_handed_over_under_writes() {
             assert_local(&pool, a, group, &format!("k{i}"), &format!("v{i}")).await;
         }
     }
+}
+
+/// A group created with a first member (as the master creates partitions): the others host it first,
+/// then the first starts it and leads, without a contested election. A group whose first member never
+/// gets it is started by the others after two election timeouts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_first_member_starts_a_group_or_the_others_do() {
+    let dir = TestDir::named("multi_raft_first");
+    let config = raft_config(&dir);
+    let nodes: Vec<Node> = (1..=3).map(|i| start_node(&dir, i, &config)).collect();
+    let addrs: Vec<String> = nodes.iter().map(|n| n.addr.to_string()).collect();
+    let pool = ConnPool::new(ClientConfig { request_timeout: Duration::from_secs(10), ..Default::default() });
+    for a in &addrs {
+        wait_for_async(&format!("{a} accepts"), T, || pool.get(a)).await;
+    }
+    let members: Vec<(NodeId, String)> = nodes.iter().map(|n| (n.id, n.addr.to_string())).collect();
+    for g in 1..=6u64 {
+        let first = &nodes[g as usize % 3];
+        let create = GroupCreate { group: GroupId::from(g), members: members.clone(), first: Some(first.id) };
+        for n in nodes.iter().filter(|n| n.id != first.id) {
+            pool.call(&n.addr.to_string(), &create).await.unwrap();
+        }
+        pool.call(&first.addr.to_string(), &create).await.unwrap();
+    }
+    for g in 1..=6u64 {
+        let group = GroupId::from(g);
+        put(&pool, &addrs, group, "k", "v").await;
+        let status = pool.call(&addrs[0], &GroupStatusReq { group }).await.unwrap();
+        assert_eq!(status.leader, Some(nodes[g as usize % 3].id), "group {group} is led by its first member");
+    }
+
+    // The first member never hosts group 7: the other two start it and take writes.
+    let group = GroupId::from(7);
+    let create = GroupCreate { group, members: members.clone(), first: Some(nodes[0].id) };
+    for a in &addrs[1..] {
+        pool.call(a, &create).await.unwrap();
+    }
+    put(&pool, &addrs[1..], group, "k", "v").await;
+    let status = pool.call(&addrs[1], &GroupStatusReq { group }).await.unwrap();
+    assert!(status.leader.is_some_and(|l| l != nodes[0].id), "group 7 led by one of the two: {:?}", status.leader);
 }

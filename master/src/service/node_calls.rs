@@ -20,9 +20,11 @@ impl Master {
         }
     }
 
-    /// Creates every replica of `parts` (all calls at once); fails naming every replica that failed.
+    /// Creates every replica of `parts`; fails naming every replica that failed. The first member of
+    /// each partition starts its group's first election (see `crate::placement`), so it is created
+    /// last, once the others host the group and can vote at once; all calls of a phase go at once.
     pub(crate) async fn create_on_nodes(&self, parts: &[PartitionRecord]) -> Result<(), ErrorCode> {
-        let calls: Vec<(NodeId, String, CreatePartition)> = {
+        let (others, firsts): (Vec<_>, Vec<_>) = {
             let st = self.state.read().expect("state lock");
             let mut calls = Vec::new();
             for p in parts {
@@ -34,17 +36,22 @@ impl Master {
                     members: members.clone(),
                     inodes: p.inodes,
                 };
-                for m in members {
-                    calls.push((m.node, m.addr, req.clone()));
+                for (i, m) in members.into_iter().enumerate() {
+                    calls.push((i == 0, m.node, m.addr, req.clone()));
                 }
             }
-            calls
+            calls.into_iter().partition(|c| !c.0)
         };
-        let results = join_all(calls.iter().map(|(_, addr, req)| self.call_node(addr, req))).await;
+        self.create_calls(&others).await?;
+        self.create_calls(&firsts).await
+    }
+
+    async fn create_calls(&self, calls: &[(bool, NodeId, String, CreatePartition)]) -> Result<(), ErrorCode> {
+        let results = join_all(calls.iter().map(|(_, _, addr, req)| self.call_node(addr, req))).await;
         let failed: Vec<String> = calls
             .iter()
             .zip(results)
-            .filter_map(|((node, addr, req), r)| {
+            .filter_map(|((_, node, addr, req), r)| {
                 r.err().map(|e| format!("partition {} on node {node} ({addr}): {e}", req.partition))
             })
             .collect();

@@ -129,7 +129,8 @@ impl Master {
     }
 
     /// Alive nodes of `role` with enough free space (read through the resource cache), with how many
-    /// replicas each hosts; and how many nodes of that role are registered at all (for errors).
+    /// replicas each hosts and how many partitions it leads; and how many nodes of that role are
+    /// registered at all (for errors).
     pub(crate) async fn candidates(&self, role: NodeRole) -> (Vec<Candidate>, usize) {
         let (nodes, counts, registered): (Vec<NodeRecord>, HashMap<NodeId, u64>, usize) = {
             let st = self.state.read().expect("state lock");
@@ -142,6 +143,7 @@ impl Master {
             (alive, st.replica_counts(), registered)
         };
         let fetched = join_all(nodes.iter().map(|n| self.resources.get(&n.advertise, Need::Space))).await;
+        let leads = self.leaders_per_node();
         let mut out = Vec::new();
         for (n, res) in nodes.into_iter().zip(fetched) {
             match res {
@@ -150,6 +152,7 @@ impl Master {
                     host: n.host,
                     disk_free: r.disk_free,
                     replicas: counts.get(&n.id).copied().unwrap_or(0),
+                    leads: leads.get(&n.id).copied().unwrap_or(0),
                 }),
                 Ok(r) => {
                     tracing::warn!(node = %n.id, free = r.disk_free, min = self.cfg.min_free_bytes, "node too full for new partitions")

@@ -84,7 +84,8 @@ pub struct CreatePartition {
     pub partition: PartitionId,
     pub kind: PartitionKind,
     pub volume: VolumeId,
-    /// Every replica of the partition (its Raft group's initial members).
+    /// Every replica of the partition (its Raft group's initial members). The first one initialises the
+    /// group and campaigns at once; the others wait for it (see `MultiRaft::create_group_led`).
     pub members: Vec<Replica>,
     /// The inodes a meta partition allocates; `None` for data partitions.
     pub inodes: Option<InodeRange>,

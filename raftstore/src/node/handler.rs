@@ -55,7 +55,9 @@ impl<S: Handler> NodeHandler<S> {
         }
         let members: BTreeMap<NodeId, String> = cp.members.iter().map(|r| (r.node, r.addr.clone())).collect();
         let desc = GroupDesc { kind: partition_kind_name(self.role).into(), params: msg::encode(&cp).to_vec() };
-        self.raft.create_group(GroupId::from(cp.partition), desc, members).await?;
+        // The master lists the partition's first leader first (see `MultiRaft::create_group_led`).
+        let first = cp.members.first().map(|r| r.node);
+        self.raft.create_group_led(GroupId::from(cp.partition), desc, members, first).await?;
         Ok(Outgoing::msg(&()))
     }
 
