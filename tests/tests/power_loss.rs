@@ -64,7 +64,7 @@ async fn a_replica_rebooted_after_a_crash_does_not_vote_until_caught_up() {
     }
     let members: Vec<(NodeId, String)> = (0..3).map(|i| (NodeId(i as u64 + 1), addrs[i].clone())).collect();
     for a in &addrs {
-        pool.call(a, &GroupCreate { group: GROUP, members: members.clone() }).await.unwrap();
+        pool.call(a, &GroupCreate { group: GROUP, members: members.clone(), first: None }).await.unwrap();
     }
     for i in 0..50 {
         put(&pool, &addrs, &format!("k{i}")).await;
