@@ -41,8 +41,13 @@ fn follows_everything(n: &Instance) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nodes_restarted_on_new_ports_keep_replicating() {
     let dir = TestDir::new();
-    // Leader spreading off: the test needs a metanode and a datanode that lead nothing.
-    let layout = Layout { master_toml: "leader_balance_interval_ms = 0\n".into(), ..Layout::default() };
+    // Leader spreading off, and fewer partitions than instances (leaders start spread): the test needs
+    // a metanode and a datanode that lead nothing.
+    let layout = Layout {
+        master_toml: "leader_balance_interval_ms = 0\nmeta_partitions_per_volume = 1\ndata_partitions_per_volume = 2\n"
+            .into(),
+        ..Layout::default()
+    };
     let mut cluster = Cluster::start_with(&dir, layout).await;
     cluster.create_volume("vol").await;
     let master = cluster.master_client();
