@@ -5,13 +5,11 @@
 //! itself. This is for a [`crate::DataService`] serving on its own (the in-process cluster tests). Either
 //! way a removed partition's extent files are deleted (`App::on_remove`).
 
-use std::collections::BTreeMap;
-
 use ferrum_proto::msg::master::{CreatePartition, DeletePartition};
 use ferrum_proto::msg::topology::PartitionKind;
 use ferrum_proto::rpc::{Incoming, Outgoing};
-use ferrum_proto::{msg, ErrorCode, GroupId, NodeId, Opcode};
-use ferrum_raftstore::{GroupDesc, MultiRaft};
+use ferrum_proto::{ErrorCode, GroupId, Opcode};
+use ferrum_raftstore::MultiRaft;
 
 use crate::context::{DataContext, KIND};
 
@@ -22,11 +20,7 @@ pub async fn handle(raft: &MultiRaft, ctx: &DataContext, req: Incoming) -> Resul
             if cp.kind != PartitionKind::Data {
                 return Err(ErrorCode::InvalidArgument(format!("a datanode hosts data partitions, not {:?}", cp.kind)));
             }
-            let members: BTreeMap<NodeId, String> = cp.members.iter().map(|r| (r.node, r.addr.clone())).collect();
-            let desc = GroupDesc { kind: KIND.into(), params: msg::encode(&cp).to_vec() };
-            // The master lists the partition's first leader first (see `MultiRaft::create_group_led`).
-            let first = cp.members.first().map(|r| r.node);
-            raft.create_group_led(GroupId::from(cp.partition), desc, members, first).await?;
+            raft.create_partition_group(&cp, KIND).await?;
             Ok(Outgoing::msg(&()))
         }
         Opcode::MASTER_DELETE_PARTITION => {

@@ -9,6 +9,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
+use ferrum_proto::msg::master::CreatePartition;
 use ferrum_proto::msg::raft::RaftHeader;
 use ferrum_proto::rpc::{ConnPool, Incoming, Outgoing};
 use ferrum_proto::{msg, ErrorCode, GroupId, LeaderHint, NodeId, Opcode};
@@ -345,6 +346,16 @@ impl MultiRaft {
             }
         });
         Ok(())
+    }
+
+    /// Hosts a partition's replica as the master's `CreatePartition` asks, under the group kind `kind`;
+    /// the description keeps the request. Its first member starts the group (see
+    /// [`MultiRaft::create_group_led`]).
+    pub async fn create_partition_group(&self, cp: &CreatePartition, kind: &str) -> Result<(), ErrorCode> {
+        let members: BTreeMap<NodeId, String> = cp.members.iter().map(|r| (r.node, r.addr.clone())).collect();
+        let desc = GroupDesc { kind: kind.into(), params: msg::encode(cp).to_vec() };
+        let first = cp.members.first().map(|r| r.node);
+        self.create_group_led(GroupId::from(cp.partition), desc, members, first).await
     }
 
     /// Stops the group and deletes its log, state and snapshots from this instance.

@@ -88,16 +88,23 @@ fn raft_config(dir: &TestDir) -> std::path::PathBuf {
     config
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn three_instances_ten_groups_kill_and_restart() {
-    let dir = TestDir::named("multi_raft");
-    let config = raft_config(&dir);
-    let mut nodes: Vec<Node> = (1..=3).map(|i| start_node(&dir, i, &config)).collect();
+/// Starts `n` instances with the test Raft config; returns them, their addresses, and a pool once every
+/// one accepts connections.
+async fn start_nodes(dir: &TestDir, n: u64) -> (Vec<Node>, Vec<String>, ConnPool) {
+    let config = raft_config(dir);
+    let nodes: Vec<Node> = (1..=n).map(|i| start_node(dir, i, &config)).collect();
     let addrs: Vec<String> = nodes.iter().map(|n| n.addr.to_string()).collect();
     let pool = ConnPool::new(ClientConfig { request_timeout: Duration::from_secs(10), ..Default::default() });
     for a in &addrs {
         wait_for_async(&format!("{a} accepts"), T, || pool.get(a)).await;
     }
+    (nodes, addrs, pool)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_instances_ten_groups_kill_and_restart() {
+    let dir = TestDir::named("multi_raft");
+    let (mut nodes, addrs, pool) = start_nodes(&dir, 3).await;
 
     let members: Vec<(NodeId, String)> = nodes.iter().map(|n| (n.id, n.addr.to_string())).collect();
     for g in 1..=GROUPS {
@@ -169,13 +176,7 @@ async fn three_instances_ten_groups_kill_and_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn replace_a_dead_replica() {
     let dir = TestDir::named("multi_raft_replace");
-    let config = raft_config(&dir);
-    let mut nodes: Vec<Node> = (1..=4).map(|i| start_node(&dir, i, &config)).collect();
-    let addrs: Vec<String> = nodes.iter().map(|n| n.addr.to_string()).collect();
-    let pool = ConnPool::new(ClientConfig { request_timeout: Duration::from_secs(10), ..Default::default() });
-    for a in &addrs {
-        wait_for_async(&format!("{a} accepts"), T, || pool.get(a)).await;
-    }
+    let (mut nodes, addrs, pool) = start_nodes(&dir, 4).await;
     let group = GroupId::from(1);
     let members: Vec<(NodeId, String)> = nodes[..3].iter().map(|n| (n.id, n.addr.to_string())).collect();
     for a in &addrs[..3] {
@@ -226,13 +227,7 @@ async fn leadership_is_handed_over_under_writes() {
     use std::sync::Arc;
 
     let dir = TestDir::named("multi_raft_handover");
-    let config = raft_config(&dir);
-    let nodes: Vec<Node> = (1..=3).map(|i| start_node(&dir, i, &config)).collect();
-    let addrs: Vec<String> = nodes.iter().map(|n| n.addr.to_string()).collect();
-    let pool = ConnPool::new(ClientConfig { request_timeout: Duration::from_secs(10), ..Default::default() });
-    for a in &addrs {
-        wait_for_async(&format!("{a} accepts"), T, || pool.get(a)).await;
-    }
+    let (nodes, addrs, pool) = start_nodes(&dir, 3).await;
     let group = GroupId::from(1);
     let members: Vec<(NodeId, String)> = nodes.iter().map(|n| (n.id, n.addr.to_string())).collect();
     for a in &addrs {
@@ -313,13 +308,7 @@ async fn leadership_is_handed_over_under_writes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_first_member_starts_a_group_or_the_others_do() {
     let dir = TestDir::named("multi_raft_first");
-    let config = raft_config(&dir);
-    let nodes: Vec<Node> = (1..=3).map(|i| start_node(&dir, i, &config)).collect();
-    let addrs: Vec<String> = nodes.iter().map(|n| n.addr.to_string()).collect();
-    let pool = ConnPool::new(ClientConfig { request_timeout: Duration::from_secs(10), ..Default::default() });
-    for a in &addrs {
-        wait_for_async(&format!("{a} accepts"), T, || pool.get(a)).await;
-    }
+    let (nodes, addrs, pool) = start_nodes(&dir, 3).await;
     let members: Vec<(NodeId, String)> = nodes.iter().map(|n| (n.id, n.addr.to_string())).collect();
     for g in 1..=6u64 {
         let first = &nodes[g as usize % 3];

@@ -24,9 +24,9 @@ impl Master {
     /// each partition starts its group's first election (see `crate::placement`), so it is created
     /// last, once the others host the group and can vote at once; all calls of a phase go at once.
     pub(crate) async fn create_on_nodes(&self, parts: &[PartitionRecord]) -> Result<(), ErrorCode> {
-        let (others, firsts): (Vec<_>, Vec<_>) = {
+        let (mut others, mut firsts) = (Vec::new(), Vec::new());
+        {
             let st = self.state.read().expect("state lock");
-            let mut calls = Vec::new();
             for p in parts {
                 let members = replicas(&st, p);
                 let req = CreatePartition {
@@ -37,21 +37,21 @@ impl Master {
                     inodes: p.inodes,
                 };
                 for (i, m) in members.into_iter().enumerate() {
-                    calls.push((i == 0, m.node, m.addr, req.clone()));
+                    let phase = if i == 0 { &mut firsts } else { &mut others };
+                    phase.push((m.node, m.addr, req.clone()));
                 }
             }
-            calls.into_iter().partition(|c| !c.0)
-        };
+        }
         self.create_calls(&others).await?;
         self.create_calls(&firsts).await
     }
 
-    async fn create_calls(&self, calls: &[(bool, NodeId, String, CreatePartition)]) -> Result<(), ErrorCode> {
-        let results = join_all(calls.iter().map(|(_, _, addr, req)| self.call_node(addr, req))).await;
+    async fn create_calls(&self, calls: &[(NodeId, String, CreatePartition)]) -> Result<(), ErrorCode> {
+        let results = join_all(calls.iter().map(|(_, addr, req)| self.call_node(addr, req))).await;
         let failed: Vec<String> = calls
             .iter()
             .zip(results)
-            .filter_map(|((_, node, addr, req), r)| {
+            .filter_map(|((node, addr, req), r)| {
                 r.err().map(|e| format!("partition {} on node {node} ({addr}): {e}", req.partition))
             })
             .collect();

@@ -1,7 +1,6 @@
 //! The request router of a metanode or datanode: Raft traffic to the groups, the master's requests to
 //! the node agent, the rest to the service.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -10,12 +9,12 @@ use ferrum_proto::msg::repair::{ChangeReplicas, TransferLeader};
 use ferrum_proto::msg::topology::PartitionKind;
 use ferrum_proto::msg::{self};
 use ferrum_proto::rpc::{Handler, Incoming, Outgoing};
-use ferrum_proto::{ErrorCode, GroupId, NodeId, Opcode};
+use ferrum_proto::{ErrorCode, GroupId, Opcode};
 use prometheus_client::metrics::counter::Counter;
 
 use super::partition_kind_name;
 use super::resources::local_resources;
-use crate::router::{GroupDesc, MultiRaft};
+use crate::router::MultiRaft;
 use crate::server::Instance;
 
 pub(super) struct NodeHandler<S> {
@@ -53,11 +52,7 @@ impl<S: Handler> NodeHandler<S> {
         if cp.members.is_empty() {
             return Err(ErrorCode::InvalidArgument(format!("partition {} has no members", cp.partition)));
         }
-        let members: BTreeMap<NodeId, String> = cp.members.iter().map(|r| (r.node, r.addr.clone())).collect();
-        let desc = GroupDesc { kind: partition_kind_name(self.role).into(), params: msg::encode(&cp).to_vec() };
-        // The master lists the partition's first leader first (see `MultiRaft::create_group_led`).
-        let first = cp.members.first().map(|r| r.node);
-        self.raft.create_group_led(GroupId::from(cp.partition), desc, members, first).await?;
+        self.raft.create_partition_group(&cp, partition_kind_name(self.role)).await?;
         Ok(Outgoing::msg(&()))
     }
 
